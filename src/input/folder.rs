@@ -1,0 +1,170 @@
+//! Post folders: a directory that directly holds a text file or images is one post.
+
+use super::ids::Allocator;
+use super::image::{is_image_name, natural_cmp, sniff_mime};
+use super::text::{decode, normalize};
+use super::{InputError, LoadedText, PostSource, Skipped, TextSource};
+use crate::provider::ImageInput;
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The text files of a post folder, in order of preference.
+const TEXT_FILES: [&str; 4] = ["post.json", "post.md", "post.txt", "content.txt"];
+
+/// Walks `root` and returns its posts (sorted by path) and the folders it passed over.
+pub fn discover(root: &Path) -> Result<(Vec<PostSource>, Vec<Skipped>), std::io::Error> {
+    let mut posts = Vec::new();
+    let mut skipped = Vec::new();
+    if !root.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("input folder {} does not exist", root.display()),
+        ));
+    }
+    walk(root, &mut posts, &mut skipped)?;
+    posts.sort_by(|a: &PostSource, b| natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()));
+    let mut ids = Allocator::default();
+    for p in &mut posts {
+        p.safe_id = ids.allocate(&p.id);
+    }
+    Ok((posts, skipped))
+}
+
+fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
+    let mut v = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        // file_type() does not follow symlinks: a linked folder is never walked twice.
+        v.push((entry.path(), entry.file_type()?));
+    }
+    v.sort_by(|a, b| natural_cmp(&a.0.to_string_lossy(), &b.0.to_string_lossy()));
+    Ok(v)
+}
+
+fn walk(dir: &Path, posts: &mut Vec<PostSource>, skipped: &mut Vec<Skipped>) -> std::io::Result<()> {
+    let entries = sorted_entries(dir)?;
+    let file_named = |name: &str| {
+        entries.iter().find(|(p, t)| !t.is_dir() && p.file_name().is_some_and(|n| n == name))
+    };
+    let text = TEXT_FILES.iter().find_map(|name| file_named(name)).map(|(p, _)| {
+        if p.extension().is_some_and(|e| e == "json") {
+            TextSource::Json(p.clone())
+        } else {
+            TextSource::Plain(p.clone())
+        }
+    });
+    let mut images: Vec<PathBuf> =
+        entries.iter().filter(|(p, t)| !t.is_dir() && is_image_name(p)).map(|(p, _)| p.clone()).collect();
+    let images_dir = dir.join("images");
+    let has_images_dir = entries.iter().any(|(p, t)| t.is_dir() && *p == images_dir);
+    if has_images_dir {
+        for (p, t) in sorted_entries(&images_dir)? {
+            if !t.is_dir() && is_image_name(&p) {
+                images.push(p);
+            }
+        }
+    }
+    if text.is_some() || !images.is_empty() {
+        let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "post".into());
+        posts.push(PostSource { id, safe_id: String::new(), path: dir.to_path_buf(), url: None, text, images });
+        return Ok(());
+    }
+    let subdirs: Vec<&PathBuf> = entries.iter().filter(|(_, t)| t.is_dir()).map(|(p, _)| p).collect();
+    if subdirs.is_empty() {
+        skipped.push(Skipped {
+            path: dir.to_path_buf(),
+            reason: "no post text (post.json, post.md, post.txt, content.txt) and no images".into(),
+        });
+    }
+    for sub in subdirs {
+        walk(sub, posts, skipped)?;
+    }
+    Ok(())
+}
+
+/// Reads and decodes a post's text.
+pub fn load_text(post: &PostSource) -> Result<LoadedText, InputError> {
+    let Some(source) = &post.text else {
+        return Ok(LoadedText { title: None, body: String::new() });
+    };
+    let read = |path: &PathBuf| -> Result<String, InputError> {
+        let bytes = fs::read(path).map_err(|source| InputError::Io { post: post.id.clone(), path: path.clone(), source })?;
+        decode(&bytes).map(|s| normalize(&s)).map_err(|reason| InputError::Invalid {
+            post: post.id.clone(),
+            path: path.clone(),
+            reason,
+        })
+    };
+    match source {
+        TextSource::Inline { title, body } => Ok(LoadedText { title: title.clone(), body: normalize(body) }),
+        TextSource::Plain(path) => {
+            let body = read(path)?;
+            let title = body
+                .lines()
+                .map(|l| l.trim().trim_start_matches('#').trim())
+                .find(|l| !l.is_empty())
+                .map(|l| l.chars().take(200).collect());
+            Ok(LoadedText { title, body })
+        }
+        TextSource::Json(path) => {
+            let text = read(path)?;
+            let invalid = |reason: String| InputError::Invalid { post: post.id.clone(), path: path.clone(), reason };
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(format!("invalid JSON: {e}")))?;
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string).filter(|s| !s.trim().is_empty());
+            let title = field("title");
+            let body = field("desc").or_else(|| field("content"));
+            if title.is_none() && body.is_none() {
+                return Err(invalid("post.json has neither `title` nor `desc`/`content`".into()));
+            }
+            Ok(LoadedText { title, body: body.unwrap_or_default() })
+        }
+    }
+}
+
+/// Reads an image and checks that it is one.
+pub fn load_image(post: &PostSource, path: &Path) -> Result<ImageInput, InputError> {
+    let bytes = fs::read(path).map_err(|source| InputError::Io { post: post.id.clone(), path: path.to_path_buf(), source })?;
+    let mime = sniff_mime(&bytes).ok_or_else(|| InputError::Invalid {
+        post: post.id.clone(),
+        path: path.to_path_buf(),
+        reason: "not a JPEG, PNG, WebP or GIF image (by its content)".into(),
+    })?;
+    let sha256 = hex(&Sha256::digest(&bytes));
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(ImageInput { file, mime, bytes: Arc::new(bytes), sha256 })
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_posts_images_and_skips_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/images")).unwrap();
+        fs::write(root.join("a/post.md"), "# 标题\n正文").unwrap();
+        fs::write(root.join("a/images/image_10.png"), b"x").unwrap();
+        fs::write(root.join("a/images/image_2.png"), b"x").unwrap();
+        fs::create_dir_all(root.join("group/b")).unwrap();
+        fs::write(root.join("group/b/1.jpg"), b"x").unwrap();
+        fs::create_dir_all(root.join("empty")).unwrap();
+        let (posts, skipped) = discover(root).unwrap();
+        assert_eq!(posts.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let names: Vec<_> = posts[0].images.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["image_2.png", "image_10.png"]);
+        assert_eq!(skipped.len(), 1);
+        let t = load_text(&posts[0]).unwrap();
+        assert_eq!(t.title.as_deref(), Some("标题"));
+    }
+}

@@ -1,0 +1,36 @@
+//! The usage ledger: one record per API attempt, successful or not.
+//!
+//! Every attempt becomes a row of the store's `attempts` table and a line of
+//! `<output>/.postmill/usage.jsonl`, before the next attempt starts. The record carries
+//! the key's *name* (or fingerprint), never the key.
+
+use serde::{Deserialize, Serialize};
+
+/// One API attempt, as written to `usage.jsonl` and the `attempts` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// When the request was sent, RFC 3339 UTC.
+    pub ts: String,
+    pub run_id: String,
+    pub post_id: Option<String>,
+    /// `combined|ocr|summary|list_models`
+    pub stage: String,
+    pub provider: String,
+    pub project: String,
+    pub key_id: String,
+    /// Empty for `list_models`.
+    pub model: String,
+    pub http_status: Option<u16>,
+    /// `ok|rate_limited|quota_exhausted|model_not_found|key_rejected|server_error|timeout|blocked|bad_output|bad_request`
+    pub outcome: String,
+    pub quota_id: Option<String>,
+    pub quota_value: Option<u64>,
+    pub retry_delay_ms: Option<u64>,
+    pub latency_ms: u64,
+    pub prompt_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub thoughts_tokens: Option<u64>,
+    /// A short, key-free description of what went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -1,0 +1,19 @@
+//! postmill: folders of scraped posts in, structured interview summaries out, through
+//! vision LLM APIs, without wasting quota or losing finished work.
+//!
+//! Data flows one way: [`input`] finds posts → [`store`] records their jobs →
+//! [`scheduler`] runs them through the [`quota`] engine → a [`provider`] answers →
+//! [`output`] writes the [`summary`]. [`ledger`] records every attempt; [`audit`] reads it.
+
+pub mod audit;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod ledger;
+pub mod output;
+pub mod provider;
+pub mod quota;
+pub mod scheduler;
+pub mod store;
+pub mod summary;

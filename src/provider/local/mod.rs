@@ -1,0 +1,1 @@
+//! The offline provider: Tesseract reads images, a rule-based extractor builds summaries.

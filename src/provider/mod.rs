@@ -1,0 +1,285 @@
+//! Providers: the one interface through which the scheduler asks a model for something.
+//!
+//! A provider turns a [`Task`] into an [`Answer`], or into a [`CallError`] whose
+//! [`Failure`] tells the quota engine what happened (a 429 of which quota, a retired
+//! model, a rejected key...). Providers decide nothing about retrying or routing: that is
+//! the quota engine's job, the same for every provider.
+
+pub mod gemini;
+pub mod local;
+pub mod openai;
+pub mod prompt;
+
+use crate::config::ApiKey;
+use crate::summary::{CombinedAnswer, Extract};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a request is for; also the ledger's `stage` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    Combined,
+    Ocr,
+    Summary,
+    ListModels,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Combined => "combined",
+            Stage::Ocr => "ocr",
+            Stage::Summary => "summary",
+            Stage::ListModels => "list_models",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Stage> {
+        Some(match s {
+            "combined" => Stage::Combined,
+            "ocr" => Stage::Ocr,
+            "summary" => Stage::Summary,
+            "list_models" => Stage::ListModels,
+            _ => return None,
+        })
+    }
+}
+
+/// An image as sent to a model: bytes plus the MIME type sniffed from them.
+#[derive(Debug, Clone)]
+pub struct ImageInput {
+    /// The file name inside the post (`image_1.jpg`), as the summary reports it.
+    pub file: String,
+    pub mime: &'static str,
+    pub bytes: Arc<Vec<u8>>,
+    /// Hex SHA-256 of `bytes`: identical images are read once.
+    pub sha256: String,
+}
+
+/// A post's content, as providers see it.
+#[derive(Debug, Clone)]
+pub struct PostInput {
+    pub post_id: String,
+    pub title: Option<String>,
+    pub text: String,
+    pub images: Vec<ImageInput>,
+}
+
+/// One image's text as read by an earlier OCR request, for a split-mode summary.
+#[derive(Debug, Clone)]
+pub struct OcrText {
+    pub file: String,
+    /// `None` when the image could not be read (yet).
+    pub text: Option<String>,
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone)]
+pub enum Task {
+    /// Text and all images at once; the answer carries the summary and each transcription.
+    Combined { post: Arc<PostInput> },
+    /// One image's text.
+    Ocr { image: ImageInput },
+    /// The summary of text plus images already read.
+    Summary { post: Arc<PostInput>, ocr: Vec<OcrText> },
+}
+
+impl Task {
+    pub fn stage(&self) -> Stage {
+        match self {
+            Task::Combined { .. } => Stage::Combined,
+            Task::Ocr { .. } => Stage::Ocr,
+            Task::Summary { .. } => Stage::Summary,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Combined(CombinedAnswer),
+    Ocr(String),
+    Summary(Extract),
+}
+
+/// Token counts as reported by the server (any may be absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub thoughts_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub answer: Answer,
+    pub usage: Usage,
+    /// The model that answered, as the server names it.
+    pub model_version: Option<String>,
+}
+
+/// Knobs the quota engine may turn on a retry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Budget {
+    /// `maxOutputTokens`; `None` leaves the server's default.
+    pub max_output_tokens: Option<u32>,
+    /// Ask the model not to spend output budget on thinking.
+    pub thinking_off: bool,
+}
+
+/// One request to make.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub key: Option<&'a ApiKey>,
+    pub model: &'a str,
+    pub task: &'a Task,
+    pub budget: Budget,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// The id used in requests: `gemini-2.5-flash`, without `models/`.
+    pub id: String,
+    /// Whether it serves generation (`generateContent` for Gemini).
+    pub generates: bool,
+}
+
+/// Which window a 429 speaks of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaScope {
+    /// A per-minute request or token quota: wait, then go on.
+    PerMinute,
+    /// A per-day quota (or a limit of zero): nothing until the next Pacific midnight.
+    PerDay,
+    /// A 429 that says nothing about which quota.
+    Unknown,
+}
+
+/// What a 429 said, classified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaSignal {
+    pub scope: QuotaScope,
+    /// Counts input tokens rather than requests.
+    pub tokens: bool,
+    pub quota_id: Option<String>,
+    /// The limit the server enforces (`quotaValue`), learned for the pool from now on.
+    pub quota_value: Option<u64>,
+    /// `RetryInfo.retryDelay` or `Retry-After`; only meaningful for per-minute quotas.
+    pub retry_delay: Option<Duration>,
+}
+
+/// Why a request did not produce an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    RateLimited(QuotaSignal),
+    ModelNotFound,
+    KeyRejected,
+    ServerError,
+    Timeout,
+    Connection,
+    /// The prompt or the answer was refused for safety (or a like reason).
+    Blocked { reason: String },
+    /// The answer was not the JSON asked for; `truncated` when cut at the output limit.
+    BadOutput { truncated: bool },
+    BadRequest,
+    /// A local tool is missing (Tesseract, a language pack): retried on a later run.
+    Unavailable,
+}
+
+/// The ledger's `outcome` column, one name per way a request can end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Ok,
+    RateLimited,
+    QuotaExhausted,
+    ModelNotFound,
+    KeyRejected,
+    ServerError,
+    Timeout,
+    Blocked,
+    BadOutput,
+    BadRequest,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Ok,
+        Outcome::RateLimited,
+        Outcome::QuotaExhausted,
+        Outcome::ModelNotFound,
+        Outcome::KeyRejected,
+        Outcome::ServerError,
+        Outcome::Timeout,
+        Outcome::Blocked,
+        Outcome::BadOutput,
+        Outcome::BadRequest,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::QuotaExhausted => "quota_exhausted",
+            Outcome::ModelNotFound => "model_not_found",
+            Outcome::KeyRejected => "key_rejected",
+            Outcome::ServerError => "server_error",
+            Outcome::Timeout => "timeout",
+            Outcome::Blocked => "blocked",
+            Outcome::BadOutput => "bad_output",
+            Outcome::BadRequest => "bad_request",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl Failure {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Failure::RateLimited(q) if q.scope == QuotaScope::PerDay => Outcome::QuotaExhausted,
+            Failure::RateLimited(_) => Outcome::RateLimited,
+            Failure::ModelNotFound => Outcome::ModelNotFound,
+            Failure::KeyRejected => Outcome::KeyRejected,
+            Failure::ServerError | Failure::Connection | Failure::Unavailable => Outcome::ServerError,
+            Failure::Timeout => Outcome::Timeout,
+            Failure::Blocked { .. } => Outcome::Blocked,
+            Failure::BadOutput { .. } => Outcome::BadOutput,
+            Failure::BadRequest => Outcome::BadRequest,
+        }
+    }
+}
+
+/// A failed request: what went wrong, plus what the ledger needs to know about it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct CallError {
+    pub failure: Failure,
+    pub http_status: Option<u16>,
+    /// Tokens the server still counted (a blocked prompt has a prompt count).
+    pub usage: Usage,
+    /// A human message, already free of any key.
+    pub message: String,
+}
+
+impl CallError {
+    pub fn new(failure: Failure, http_status: Option<u16>, message: impl Into<String>) -> Self {
+        CallError { failure, http_status, usage: Usage::default(), message: message.into() }
+    }
+}
+
+/// The interface the scheduler and the quota engine use for every provider.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// `gemini`, `openai`, `local`: the ledger's `provider` column.
+    fn name(&self) -> &'static str;
+    /// Whether requests need an API key (and so pools per project).
+    fn needs_key(&self) -> bool {
+        true
+    }
+    /// Whether one request may carry text and images together.
+    fn supports_combined(&self) -> bool {
+        true
+    }
+    /// Every model the server lists (all pages). `Ok(None)`: the server has no listing.
+    async fn list_models(&self, key: Option<&ApiKey>) -> Result<Option<Vec<ModelInfo>>, CallError>;
+    async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError>;
+}

@@ -1,0 +1,156 @@
+//! The summary schema: the types every provider fills and every renderer reads.
+//!
+//! `Summary` is what lands in `summary.json`. Its input-derived fields (`post_id`, `title`,
+//! `source`, `images[].file`) are set by postmill from the post itself; a model only ever
+//! fills an [`Extract`], which is checked against this type before it is kept.
+
+pub mod markdown;
+pub mod schema;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever the shape of `summary.json` changes; part of every job's identity.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The kind of an interview question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// 自我介绍
+    SelfIntro,
+    /// 八股: textbook knowledge questions.
+    Fundamentals,
+    /// 项目: questions about the candidate's own projects.
+    Project,
+    /// 代码题 / 手撕: a problem to code.
+    Coding,
+    /// HR questions, 反问, motivation.
+    Behavioral,
+    Other,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::SelfIntro => "self_intro",
+            Category::Fundamentals => "fundamentals",
+            Category::Project => "project",
+            Category::Coding => "coding",
+            Category::Behavioral => "behavioral",
+            Category::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub category: Category,
+    /// The question as asked, in the post's language.
+    pub text: String,
+    #[serde(default)]
+    pub topics: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Round {
+    /// The round's name as the post gives it: 一面, 二面, HR面...
+    pub name: String,
+    pub questions: Vec<Question>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodingProblem {
+    pub text: String,
+    /// The LeetCode problem number, when the post gives one.
+    pub leetcode: Option<u32>,
+}
+
+/// Everything a model (or the local extractor) derives from a post.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Extract {
+    pub company: Option<String>,
+    pub position: Option<String>,
+    pub rounds: Vec<Round>,
+    pub coding_problems: Vec<CodingProblem>,
+    pub topics: Vec<String>,
+    pub key_experiences: Vec<String>,
+    pub tips: Vec<String>,
+    pub advice: Vec<String>,
+    pub overview: String,
+}
+
+/// One image's transcription inside a combined answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageTranscription {
+    /// The file name exactly as given in the request.
+    pub file: String,
+    /// All text visible in the image, line by line.
+    pub text: String,
+}
+
+/// The answer to a combined request: the summary plus every image's text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CombinedAnswer {
+    #[serde(flatten)]
+    pub extract: Extract,
+    pub images: Vec<ImageTranscription>,
+}
+
+/// The answer to an OCR request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OcrAnswer {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub path: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageStatus {
+    Ok,
+    Failed,
+    Pending,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageEntry {
+    pub file: String,
+    pub status: ImageStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProducedBy {
+    pub provider: String,
+    pub model: String,
+    /// RFC 3339 UTC.
+    pub at: String,
+}
+
+/// `summary.json`, schema_version 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub post_id: String,
+    pub title: Option<String>,
+    pub source: Source,
+    #[serde(flatten)]
+    pub extract: Extract,
+    pub images: Vec<ImageEntry>,
+    pub produced_by: ProducedBy,
+}

@@ -1,0 +1,85 @@
+//! JSON Schemas for structured output, generated from the Rust answer types so the
+//! schema a model is held to can never drift from the type its answer is parsed into.
+
+use schemars::{JsonSchema, generate::SchemaSettings};
+use serde_json::Value;
+
+/// The schema of `T` in the dialect that Gemini's `responseJsonSchema` and OpenAI's
+/// strict `json_schema` both accept: everything inlined (no `$ref`), no `$schema`, no
+/// integer `format`s, and every object closed with all of its properties required
+/// (optional ones are nullable instead, which is what strict mode demands).
+pub fn response_schema<T: JsonSchema>() -> Value {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.inline_subschemas = true;
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut value = schema.to_value();
+    normalize(&mut value);
+    value
+}
+
+fn normalize(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("$schema");
+            map.remove("title");
+            map.remove("$defs");
+            if map.get("type").and_then(Value::as_str) == Some("integer")
+                || matches!(map.get("type"), Some(Value::Array(types)) if types.iter().any(|t| t == "integer"))
+            {
+                map.remove("format");
+                map.remove("minimum");
+            }
+            // schemars renders a unit-variant enum with descriptions as `oneOf` of consts;
+            // collapse it to a plain string enum, which every structured-output dialect knows.
+            if let Some(Value::Array(variants)) = map.get("oneOf") {
+                let consts: Option<Vec<Value>> =
+                    variants.iter().map(|v| v.get("const").cloned()).collect();
+                if let Some(consts) = consts {
+                    map.remove("oneOf");
+                    map.insert("type".into(), Value::String("string".into()));
+                    map.insert("enum".into(), Value::Array(consts));
+                }
+            }
+            if map.get("type").and_then(Value::as_str) == Some("object")
+                && let Some(Value::Object(props)) = map.get("properties")
+            {
+                let names: Vec<Value> = props.keys().cloned().map(Value::String).collect();
+                map.insert("required".into(), Value::Array(names));
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            for v in map.values_mut() {
+                normalize(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::{CombinedAnswer, Extract};
+
+    #[test]
+    fn schema_is_inlined_closed_and_complete() {
+        let schema = response_schema::<CombinedAnswer>();
+        let text = schema.to_string();
+        assert!(!text.contains("$ref"), "{text}");
+        assert!(!text.contains("$schema"));
+        let required = schema["required"].as_array().unwrap();
+        for field in ["company", "rounds", "overview", "images", "topics"] {
+            assert!(required.iter().any(|r| r == field), "{field} not required");
+        }
+        let category = &schema["properties"]["rounds"]["items"]["properties"]["questions"]["items"]
+            ["properties"]["category"];
+        assert_eq!(category["type"], "string");
+        assert_eq!(category["enum"].as_array().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn extract_schema_has_no_images() {
+        let schema = response_schema::<Extract>();
+        assert!(schema["properties"].get("images").is_none());
+    }
+}
