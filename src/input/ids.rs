@@ -72,7 +72,8 @@ mod tests {
     fn hostile_ids_are_tamed() {
         assert_eq!(sanitize("a/b\\c"), "a_b_c");
         assert_eq!(sanitize(".."), "post");
-        assert_eq!(sanitize("../../etc"), "__etc".replace("__", "_/").replace('/', "_"));
+        let s = sanitize("../../etc");
+        assert!(!s.contains("..") && !s.contains('/'), "{s}");
         assert!(!sanitize("x\u{0}y\ny").contains('\n'));
         let long = "面".repeat(100);
         let s = sanitize(&long);

@@ -29,6 +29,11 @@ pub fn sniff_mime(bytes: &[u8]) -> Option<&'static str> {
 
 /// Natural order: `image_2` before `image_10`, digits compared as numbers.
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    // Case and leading zeros only break ties, so the order is total and stable.
+    natural_fold(a, b).then_with(|| a.cmp(b))
+}
+
+fn natural_fold(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     loop {
         match (a.first(), b.first()) {
@@ -41,7 +46,7 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
                 let (da, db) = (&a[..na], &b[..nb]);
                 let ta = trim_zeros(da);
                 let tb = trim_zeros(db);
-                let ord = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb)).then(na.cmp(&nb));
+                let ord = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
                 if ord != Ordering::Equal {
                     return ord;
                 }
@@ -49,7 +54,7 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
                 b = &b[nb..];
             }
             (Some(x), Some(y)) => {
-                let ord = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase()).then(x.cmp(y));
+                let ord = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
                 if ord != Ordering::Equal {
                     return ord;
                 }

@@ -31,13 +31,29 @@ fn normalize(value: &mut Value) {
             }
             // schemars renders a unit-variant enum with descriptions as `oneOf` of consts;
             // collapse it to a plain string enum, which every structured-output dialect knows.
+            map.remove("default");
             if let Some(Value::Array(variants)) = map.get("oneOf") {
-                let consts: Option<Vec<Value>> =
-                    variants.iter().map(|v| v.get("const").cloned()).collect();
-                if let Some(consts) = consts {
+                let mut values = Vec::new();
+                let mut notes = Vec::new();
+                let all_strings = variants.iter().all(|v| {
+                    let found: Vec<Value> = match (v.get("const"), v.get("enum")) {
+                        (Some(c), _) => vec![c.clone()],
+                        (None, Some(Value::Array(e))) => e.clone(),
+                        _ => return false,
+                    };
+                    if let (Some(d), Some(Value::String(name))) = (v.get("description"), found.first()) {
+                        notes.push(format!("{name}: {}", d.as_str().unwrap_or_default()));
+                    }
+                    values.extend(found);
+                    true
+                });
+                if all_strings {
                     map.remove("oneOf");
                     map.insert("type".into(), Value::String("string".into()));
-                    map.insert("enum".into(), Value::Array(consts));
+                    map.insert("enum".into(), Value::Array(values));
+                    if !notes.is_empty() {
+                        map.insert("description".into(), Value::String(notes.join("; ")));
+                    }
                 }
             }
             if map.get("type").and_then(Value::as_str) == Some("object")
