@@ -9,6 +9,7 @@ pub mod gemini;
 pub mod local;
 pub mod openai;
 pub mod prompt;
+pub mod redact;
 
 use crate::config::ApiKey;
 use crate::summary::{CombinedAnswer, Extract};
