@@ -34,3 +34,41 @@ pub struct AttemptRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+use crate::store::{Store, StoreError};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// Writes each attempt to the store and to `usage.jsonl`.
+pub struct Ledger {
+    store: Arc<Store>,
+    jsonl: Mutex<std::fs::File>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("usage log: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Ledger {
+    pub fn open(store: Arc<Store>) -> Result<Ledger, LedgerError> {
+        let path = store.dir().join("usage.jsonl");
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Ledger { store, jsonl: Mutex::new(file) })
+    }
+
+    /// Records one attempt; returns once both halves are durable.
+    pub fn record(&self, attempt: &AttemptRecord, job_ids: &[i64]) -> Result<(), LedgerError> {
+        self.store.insert_attempt(attempt, job_ids)?;
+        let mut line = serde_json::to_string(attempt).expect("attempt record serialises");
+        line.push('\n');
+        let mut file = self.jsonl.lock().unwrap_or_else(|p| p.into_inner());
+        // One write call per line, in append mode: lines never interleave.
+        file.write_all(line.as_bytes())?;
+        file.sync_data()?;
+        Ok(())
+    }
+}
