@@ -1,5 +1,9 @@
 //! The quota engine: pools of (provider, project, model), their pacing and daily counts,
-//! and what each answer teaches about them.
+//! the classification of 429s, and the Pacific-time clock daily quotas live by.
 
 pub mod classify;
 pub mod clock;
+mod engine;
+pub mod estimate;
+
+pub use engine::{Decision, Permit, PoolId, QuotaEngine};
