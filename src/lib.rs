@@ -12,6 +12,7 @@ pub mod error;
 pub mod input;
 pub mod ledger;
 pub mod output;
+pub mod pipeline;
 pub mod provider;
 pub mod quota;
 pub mod scheduler;

@@ -5,6 +5,7 @@
 //! model, a rejected key...). Providers decide nothing about retrying or routing: that is
 //! the quota engine's job, the same for every provider.
 
+pub mod catalog;
 pub mod gemini;
 pub mod local;
 pub mod openai;

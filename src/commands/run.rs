@@ -1,0 +1,339 @@
+//! `postmill run`: discover posts, validate models, process every post, report.
+
+use super::{Chosen, choose};
+use crate::config::{Config, Mode, ProviderChoice};
+use crate::error::{CliError, Exit};
+use crate::input::{self, PostSource};
+use crate::ledger::{AttemptRecord, Ledger};
+use crate::pipeline::{Pipeline, PostOutcome};
+use crate::provider::catalog::{self, StageModels};
+use crate::provider::{Stage, redact::shorten};
+use crate::quota::QuotaEngine;
+use crate::quota::clock::{Clock, describe};
+use crate::scheduler::{Dispatcher, Shutdown};
+use crate::store::Store;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::Timestamp;
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunArgs {
+    pub input: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub provider: Option<ProviderChoice>,
+    pub mode: Option<Mode>,
+    pub concurrency: Option<usize>,
+    pub retry_failed: bool,
+    pub only: Vec<String>,
+    pub wait: bool,
+    pub no_progress: bool,
+}
+
+pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
+    let input_dir = args.input.clone().unwrap_or_else(|| cfg.input.clone());
+    let output = args.output.clone().unwrap_or_else(|| cfg.output.clone());
+    let concurrency = args.concurrency.unwrap_or(cfg.concurrency);
+    if concurrency == 0 {
+        return Err(CliError::Usage("--concurrency must be at least 1".into()));
+    }
+    let chosen = choose(cfg, args.provider)?;
+    let (mut posts, skipped) = input::discover(&input_dir).map_err(|e| CliError::Usage(e.to_string()))?;
+    for s in &skipped {
+        tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
+    }
+    if !args.only.is_empty() {
+        posts.retain(|p| args.only.iter().any(|o| *o == p.id || *o == p.safe_id));
+        if posts.is_empty() {
+            return Err(CliError::Usage(format!("--only matched no post in {}", input_dir.display())));
+        }
+    }
+    let store = Arc::new(Store::open(&output)?);
+    let clock = Clock::system();
+    let run_id = format!("{}-{:04x}", clock.now().strftime("%Y%m%dT%H%M%SZ"), fastrand::u16(..));
+    store.begin_run(&run_id).map_err(|e| CliError::Other(e.into()))?;
+    let ledger = Arc::new(Ledger::open(store.clone()).map_err(|e| CliError::Other(e.into()))?);
+    let quota = Arc::new(QuotaEngine::new(
+        chosen.provider.name(),
+        &chosen.keys,
+        chosen.limits.clone(),
+        store.clone(),
+        clock,
+    ));
+    let shared = quota.shared_projects();
+    for (project, n) in &shared {
+        tracing::info!("{n} keys share project {project}: they share its quota, so rotating them adds none");
+    }
+
+    let (tx, shutdown) = Shutdown::new();
+    tokio::spawn(async move {
+        // First Ctrl-C: no new requests, in-flight ones finish. Second: abandon them.
+        for level in 1..=2u8 {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            if level == 1 {
+                eprintln!("postmill: stopping after the requests in flight (Ctrl-C again to abandon them)");
+            }
+            let _ = tx.send(level);
+        }
+    });
+
+    let mut dispatcher = Dispatcher {
+        provider: chosen.provider.clone(),
+        quota: quota.clone(),
+        ledger: ledger.clone(),
+        slots: Arc::new(Semaphore::new(concurrency)),
+        run_id: run_id.clone(),
+        clock,
+        shutdown: shutdown.clone(),
+        ocr_models: chosen.ocr_models.clone(),
+        summary_models: chosen.summary_models.clone(),
+    };
+    let mode = args.mode.unwrap_or(cfg.mode);
+    // Posts whose outputs are already complete need no model at all: only validate (and
+    // spend a ListModels call) when there is something left to do.
+    let done = done_posts(&store);
+    let pending_work = posts.iter().any(|p| !complete(&done, &output, p));
+    if pending_work {
+        // Every post ends in a summary (or combined) request: when all of those pools are
+        // known exhausted, nothing can finish today, and nothing is sent.
+        if let Some(reset) = quota.all_exhausted(&chosen.summary_models)
+            && !args.wait
+        {
+            return finish_deferred(&store, &run_id, &posts, reset);
+        }
+        validate_models(&chosen, &quota, &ledger, &run_id, &clock, &mut dispatcher).await?;
+    }
+
+    let dispatcher = Arc::new(dispatcher);
+    let pipeline = Arc::new(Pipeline::new(
+        store.clone(),
+        dispatcher.clone(),
+        output.clone(),
+        mode,
+        cfg.inline_budget_bytes,
+        args.retry_failed,
+    ));
+    let bar = progress(posts.len() as u64, args.no_progress);
+    let mut report = Report::default();
+    loop {
+        // Posts in flight at most: enough to keep every request slot busy, few enough that
+        // a batch of thousands never sits in memory.
+        let window = concurrency * 2;
+        let mut results = futures::stream::iter(posts.iter().cloned().map(|p| {
+            let pipeline = pipeline.clone();
+            async move {
+                let span = tracing::info_span!("post", id = %p.id);
+                let outcome = tracing::Instrument::instrument(pipeline.process(&p), span).await;
+                (p, outcome)
+            }
+        }))
+        .buffer_unordered(window);
+        report = Report::default();
+        while let Some((post, outcome)) = results.next().await {
+            bar.inc(1);
+            match &outcome {
+                PostOutcome::Done { .. } => report.done += 1,
+                PostOutcome::Failed(e) => {
+                    bar.suspend(|| tracing::error!(post = %post.id, "failed: {e}"));
+                    report.failed.push((post.id.clone(), e.clone()));
+                }
+                PostOutcome::Deferred(t) => {
+                    report.deferred += 1;
+                    report.resume_at = Some(report.resume_at.map_or(*t, |r: Timestamp| r.min(*t)));
+                }
+                PostOutcome::Interrupted => report.interrupted += 1,
+            }
+        }
+        drop(results);
+        // --wait: sleep until the reset, then go again over what is left.
+        match (args.wait, report.resume_at) {
+            (true, Some(reset)) if !shutdown.stopping() => {
+                let wait = reset.duration_since(clock.now());
+                let wait = std::time::Duration::try_from(wait).unwrap_or_default();
+                bar.suspend(|| eprintln!("postmill: waiting for the quota reset at {}", describe(reset)));
+                tokio::time::sleep(wait + std::time::Duration::from_secs(1)).await;
+                bar.set_position(0);
+            }
+            _ => break,
+        }
+    }
+    bar.finish_and_clear();
+    for s in &skipped {
+        report.failed.push((s.path.display().to_string(), s.reason.clone()));
+    }
+    let exit = report.exit();
+    store
+        .end_run(&run_id, exit as i32, report.resume_at.map(|t| t.to_string()).as_deref())
+        .map_err(|e| CliError::Other(e.into()))?;
+    report.print(&output, posts.len(), skipped.len(), &quota);
+    Ok(exit)
+}
+
+/// Whether a post's outputs were completed by an earlier run and are still on disk.
+fn complete(done: &HashSet<String>, output: &std::path::Path, post: &PostSource) -> bool {
+    done.contains(&post.id) && crate::output::post_dir(output, &post.safe_id).join("summary.json").is_file()
+}
+
+fn done_posts(store: &Store) -> HashSet<String> {
+    let rows = store.posts().unwrap_or_default();
+    rows.into_iter().filter(|p| p.state == crate::store::PostState::Done).map(|p| p.post_id).collect()
+}
+
+fn finish_deferred(store: &Store, run_id: &str, posts: &[PostSource], reset: Timestamp) -> Result<Exit, CliError> {
+    let done = done_posts(store);
+    let waiting = posts.iter().filter(|p| !done.contains(&p.id)).count();
+    store.end_run(run_id, Exit::Deferred as i32, Some(&reset.to_string())).map_err(|e| CliError::Other(e.into()))?;
+    eprintln!(
+        "postmill: every pool this work could use is exhausted for the day; nothing was sent.\n\
+         {waiting} post(s) wait. Work can resume at {}. Run again then (or use --wait).",
+        describe(reset)
+    );
+    Ok(Exit::Deferred)
+}
+
+/// ListModels with every key, then the fallback lists cut to what the server serves.
+async fn validate_models(
+    chosen: &Chosen,
+    quota: &QuotaEngine,
+    ledger: &Ledger,
+    run_id: &str,
+    clock: &Clock,
+    dispatcher: &mut Dispatcher,
+) -> Result<(), CliError> {
+    let keys = quota.keys();
+    let listings = catalog::list_all(chosen.provider.as_ref(), &keys, clock).await;
+    for l in &listings {
+        let (project, key_id) = match &l.key {
+            Some(k) => (k.project.clone(), k.id.clone()),
+            None => (chosen.provider.name().to_string(), "-".to_string()),
+        };
+        let (status, outcome, error) = match &l.result {
+            Ok(_) => (Some(200), "ok".to_string(), None),
+            Err(e) => (e.http_status, e.failure.outcome().as_str().to_string(), Some(shorten(&e.message, 300))),
+        };
+        if chosen.provider.name() != "local" {
+            let record = AttemptRecord {
+                ts: l.started.to_string(),
+                run_id: run_id.to_string(),
+                post_id: None,
+                stage: Stage::ListModels.as_str().into(),
+                provider: chosen.provider.name().into(),
+                project,
+                key_id: key_id.clone(),
+                model: String::new(),
+                http_status: status,
+                outcome,
+                quota_id: None,
+                quota_value: None,
+                retry_delay_ms: None,
+                latency_ms: l.latency_ms,
+                prompt_tokens: None,
+                output_tokens: None,
+                thoughts_tokens: None,
+                error: error.clone(),
+            };
+            ledger.record(&record, &[]).map_err(|e| CliError::Other(e.into()))?;
+        }
+        if catalog::key_rejected(l) {
+            tracing::warn!(key = %key_id, "key rejected by ListModels: disabled for this run");
+            quota.disable_key(&key_id);
+        } else if let Some(e) = error {
+            tracing::warn!(key = %key_id, "ListModels failed: {e}");
+        }
+    }
+    if quota.keys().is_empty() {
+        return Err(CliError::Usage("every API key was rejected; nothing was sent".into()));
+    }
+    let Some(served) = catalog::served(&listings) else {
+        if listings.iter().all(|l| matches!(l.result, Ok(None))) {
+            tracing::warn!("the server has no model listing; models are used as configured");
+            return Ok(());
+        }
+        return Err(CliError::Other(anyhow::anyhow!(
+            "cannot validate the configured models: ListModels failed for every key; nothing was sent"
+        )));
+    };
+    let stages = [
+        catalog::validate(Stage::Ocr, &chosen.ocr_models, &served),
+        catalog::validate(Stage::Summary, &chosen.summary_models, &served),
+    ];
+    for StageModels { stage, kept, dropped } in &stages {
+        for (model, why, closest) in dropped {
+            let hint = closest.as_ref().map(|c| format!("; the closest listed model is {c}")).unwrap_or_default();
+            tracing::warn!("{} model {model} dropped: {why}{hint}", stage.as_str());
+            quota.drop_model(model, why);
+        }
+        if kept.is_empty() {
+            return Err(CliError::Usage(format!(
+                "no {} model left after checking ListModels ({}); fix {}_models in the config. Nothing was sent.",
+                stage.as_str(),
+                dropped.iter().map(|d| d.0.as_str()).collect::<Vec<_>>().join(", "),
+                stage.as_str()
+            )));
+        }
+    }
+    dispatcher.ocr_models = stages[0].kept.clone();
+    dispatcher.summary_models = stages[1].kept.clone();
+    Ok(())
+}
+
+fn progress(len: u64, disabled: bool) -> ProgressBar {
+    if disabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} posts {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+#[derive(Default)]
+struct Report {
+    done: usize,
+    failed: Vec<(String, String)>,
+    deferred: usize,
+    interrupted: usize,
+    resume_at: Option<Timestamp>,
+}
+
+impl Report {
+    fn exit(&self) -> Exit {
+        if self.interrupted > 0 {
+            Exit::Interrupted
+        } else if self.deferred > 0 {
+            Exit::Deferred
+        } else if !self.failed.is_empty() {
+            Exit::SomeFailed
+        } else {
+            Exit::Done
+        }
+    }
+
+    fn print(&self, output: &std::path::Path, posts: usize, skipped: usize, quota: &QuotaEngine) {
+        eprintln!(
+            "postmill: {posts} post(s): {} done, {} failed, {} waiting for a quota reset{}{}; outputs in {}",
+            self.done,
+            self.failed.len() - skipped.min(self.failed.len()),
+            self.deferred,
+            if self.interrupted > 0 { format!(", {} interrupted", self.interrupted) } else { String::new() },
+            if skipped > 0 { format!(", {skipped} folder(s) skipped") } else { String::new() },
+            output.display()
+        );
+        for (id, why) in &self.failed {
+            eprintln!("  failed: {id}: {why}");
+        }
+        for (model, why) in quota.dropped_models() {
+            eprintln!("  model {model} was dropped: {why}");
+        }
+        if let Some(t) = self.resume_at {
+            eprintln!("  work can resume at {}; run again then (it resumes), or use --wait", describe(t));
+        }
+    }
+}

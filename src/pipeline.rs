@@ -1,0 +1,355 @@
+//! One post's way through a run: read its files, work out which jobs it needs (and which
+//! are already done), get their answers through the scheduler, assemble the summary and
+//! write its outputs.
+//!
+//! A job's identity is a hash of everything its answer depends on (provider, prompt and
+//! schema versions, text, image bytes, OCR text), so unchanged finished work is reused and
+//! changed input is redone.
+
+use crate::config::Mode;
+use crate::input::{self, PostSource};
+use crate::output;
+use crate::provider::{Answer, ImageInput, OcrText, PostInput, Stage, Task, prompt::PROMPT_VERSION};
+use crate::scheduler::{Dispatcher, JobError};
+use crate::store::{JobState, PostState, Store};
+use crate::summary::{CombinedAnswer, Extract, ImageEntry, ImageStatus, ProducedBy, SCHEMA_VERSION, Source, Summary};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
+
+/// What a run needs to process posts.
+pub struct Pipeline {
+    pub store: Arc<Store>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub output: PathBuf,
+    pub mode: Mode,
+    pub inline_budget_bytes: u64,
+    pub retry_failed: bool,
+    /// OCR answers of this run by job key: identical images are read once even when two
+    /// posts holding them are processed at the same time.
+    ocr_cells: Mutex<HashMap<String, Arc<OnceCell<OcrResult>>>>,
+}
+
+#[derive(Debug, Clone)]
+enum OcrResult {
+    Text(String),
+    Failed(String),
+    Pending(String),
+    Deferred(Timestamp),
+}
+
+/// How a post ended in this run.
+#[derive(Debug, Clone)]
+pub enum PostOutcome {
+    Done { requests_saved: bool },
+    Failed(String),
+    Deferred(Timestamp),
+    Interrupted,
+}
+
+/// A kept answer, as stored in the job row.
+#[derive(Serialize, Deserialize)]
+struct Kept<T> {
+    at: String,
+    model: String,
+    answer: T,
+}
+
+fn hash_parts(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    input::hex(&h.finalize()[..16])
+}
+
+impl Pipeline {
+    pub fn new(
+        store: Arc<Store>,
+        dispatcher: Arc<Dispatcher>,
+        output: PathBuf,
+        mode: Mode,
+        inline_budget_bytes: u64,
+        retry_failed: bool,
+    ) -> Pipeline {
+        Pipeline { store, dispatcher, output, mode, inline_budget_bytes, retry_failed, ocr_cells: Mutex::new(HashMap::new()) }
+    }
+
+    fn provider_name(&self) -> &'static str {
+        self.dispatcher.provider.name()
+    }
+
+    /// Processes one post to its end state, recording it in the store.
+    pub async fn process(&self, src: &PostSource) -> PostOutcome {
+        let outcome = self.process_inner(src).await;
+        let (state, error, resume) = match &outcome {
+            PostOutcome::Done { .. } => (PostState::Done, None, None),
+            PostOutcome::Failed(e) => (PostState::Failed, Some(e.clone()), None),
+            PostOutcome::Deferred(t) => (PostState::Deferred, None, Some(t.to_string())),
+            PostOutcome::Interrupted => (PostState::Pending, None, None),
+        };
+        let path = src.path.display().to_string();
+        if let Err(e) = self.store.upsert_post(&src.id, &src.safe_id, &path, state, error.as_deref(), resume.as_deref()) {
+            tracing::error!(post = %src.id, "cannot record the post's state: {e}");
+        }
+        outcome
+    }
+
+    async fn process_inner(&self, src: &PostSource) -> PostOutcome {
+        let text = match input::load_text(src) {
+            Ok(t) => t,
+            Err(e) => return PostOutcome::Failed(e.to_string()),
+        };
+        let mut images = Vec::new();
+        let mut entries: Vec<ImageEntry> = Vec::new();
+        for path in &src.images {
+            match input::load_image(src, path) {
+                Ok(img) => {
+                    entries.push(ImageEntry { file: img.file.clone(), status: ImageStatus::Pending, text: None, error: None });
+                    images.push(img);
+                }
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    entries.push(ImageEntry { file, status: ImageStatus::Failed, text: None, error: Some(e.to_string()) });
+                }
+            }
+        }
+        if text.body.trim().is_empty() && text.title.is_none() && images.is_empty() {
+            let why = if src.images.is_empty() { "its text is empty" } else { "its text is empty and no image could be read" };
+            return PostOutcome::Failed(format!("post {}: {why}", src.id));
+        }
+        let post = Arc::new(PostInput { post_id: src.id.clone(), title: text.title, text: text.body, images });
+        let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
+        let combined = self.dispatcher.provider.supports_combined()
+            && match self.mode {
+                Mode::Combined => true,
+                Mode::Split => false,
+                Mode::Auto => image_bytes <= self.inline_budget_bytes,
+            };
+        let result = if combined {
+            self.combined(src, &post, &mut entries).await
+        } else {
+            self.split(src, &post, &mut entries).await
+        };
+        let (extract, model, at) = match result {
+            Ok(v) => v,
+            Err(JobError::Failed(e)) => return PostOutcome::Failed(e),
+            Err(JobError::Unavailable(e)) => return PostOutcome::Failed(e),
+            Err(JobError::Deferred(t)) => return PostOutcome::Deferred(t),
+            Err(JobError::Interrupted) => return PostOutcome::Interrupted,
+        };
+        let summary = Summary {
+            schema_version: SCHEMA_VERSION,
+            post_id: src.id.clone(),
+            title: post.title.clone(),
+            source: Source { path: src.path.display().to_string(), url: src.url.clone() },
+            extract,
+            images: entries,
+            produced_by: ProducedBy { provider: self.provider_name().into(), model, at },
+        };
+        match output::write_post(&self.output, &src.safe_id, &summary) {
+            Ok(changed) => PostOutcome::Done { requests_saved: !changed },
+            Err(e) => PostOutcome::Failed(format!("post {}: {e}", src.id)),
+        }
+    }
+
+    /// Loads a done job's kept answer, or runs the job.
+    async fn job<T, F>(&self, key: &str, stage: Stage, post_id: Option<&str>, task: F) -> Result<Kept<T>, JobError>
+    where
+        T: Serialize + for<'de> Deserialize<'de>,
+        F: FnOnce() -> (Task, fn(Answer) -> Option<T>),
+    {
+        let store_err = |e: crate::store::StoreError| JobError::Failed(format!("state database: {e}"));
+        let job = self.store.ensure_job(key, stage.as_str(), post_id).map_err(store_err)?;
+        match job.state {
+            JobState::Done => {
+                if let Some(kept) = job.result.as_deref().and_then(|r| serde_json::from_str::<Kept<T>>(r).ok()) {
+                    return Ok(kept);
+                }
+            }
+            JobState::Failed if !self.retry_failed => {
+                return Err(JobError::Failed(job.error.unwrap_or_else(|| "failed in an earlier run".into())));
+            }
+            _ => {}
+        }
+        self.store.set_job_state(job.id, JobState::Running, None, None).map_err(store_err)?;
+        let (task, unwrap) = task();
+        let result = self.dispatcher.request(&task, post_id, &[job.id]).await;
+        match result {
+            Ok(answered) => {
+                let Some(answer) = unwrap(answered.generation.answer) else {
+                    let msg = "the provider answered a different kind of task".to_string();
+                    self.store.set_job_state(job.id, JobState::Failed, Some(&msg), None).map_err(store_err)?;
+                    return Err(JobError::Failed(msg));
+                };
+                let kept = Kept { at: self.dispatcher.clock.now().to_string(), model: answered.model, answer };
+                let json = serde_json::to_string(&kept).expect("answer serialises");
+                self.store.finish_job(job.id, &json, self.provider_name(), &kept.model).map_err(store_err)?;
+                Ok(kept)
+            }
+            Err(e) => {
+                let (state, msg, until) = match &e {
+                    JobError::Deferred(t) => (JobState::Deferred, None, Some(t.to_string())),
+                    JobError::Failed(m) => (JobState::Failed, Some(m.clone()), None),
+                    JobError::Unavailable(m) => (JobState::Pending, Some(m.clone()), None),
+                    JobError::Interrupted => (JobState::Pending, None, None),
+                };
+                self.store.set_job_state(job.id, state, msg.as_deref(), until.as_deref()).map_err(store_err)?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn combined(
+        &self,
+        src: &PostSource,
+        post: &Arc<PostInput>,
+        entries: &mut [ImageEntry],
+    ) -> Result<(Extract, String, String), JobError> {
+        let mut parts: Vec<Vec<u8>> = vec![
+            self.provider_name().as_bytes().to_vec(),
+            format!("combined/{PROMPT_VERSION}/{SCHEMA_VERSION}").into_bytes(),
+            post.title.clone().unwrap_or_default().into_bytes(),
+            post.text.clone().into_bytes(),
+        ];
+        for img in &post.images {
+            parts.push(img.file.clone().into_bytes());
+            parts.push(img.sha256.clone().into_bytes());
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let key = format!("combined:{}:{}", src.id, hash_parts(&refs));
+        let post2 = post.clone();
+        let kept: Kept<CombinedAnswer> = self
+            .job(&key, Stage::Combined, Some(&src.id), move || {
+                (Task::Combined { post: post2 }, |a| match a {
+                    Answer::Combined(c) => Some(c),
+                    _ => None,
+                })
+            })
+            .await?;
+        for entry in entries.iter_mut().filter(|e| e.status == ImageStatus::Pending) {
+            match kept.answer.images.iter().find(|t| t.file == entry.file) {
+                Some(t) => {
+                    entry.status = ImageStatus::Ok;
+                    entry.text = Some(t.text.clone());
+                }
+                None => {
+                    entry.status = ImageStatus::Failed;
+                    entry.error = Some("the model returned no transcription for this image".into());
+                }
+            }
+        }
+        Ok((kept.answer.extract, kept.model, kept.at))
+    }
+
+    async fn ocr(&self, image: &ImageInput, post_id: &str) -> OcrResult {
+        let key = format!(
+            "ocr:{}:{}",
+            image.sha256,
+            hash_parts(&[self.provider_name().as_bytes(), format!("ocr/{PROMPT_VERSION}").as_bytes()])
+        );
+        let cell = {
+            let mut cells = self.ocr_cells.lock().unwrap_or_else(|p| p.into_inner());
+            cells.entry(key.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let image = image.clone();
+            let result = self
+                .job::<String, _>(&key, Stage::Ocr, Some(post_id), move || {
+                    (Task::Ocr { image }, |a| match a {
+                        Answer::Ocr(t) => Some(t),
+                        _ => None,
+                    })
+                })
+                .await;
+            match result {
+                Ok(kept) => OcrResult::Text(kept.answer),
+                Err(JobError::Failed(e)) => OcrResult::Failed(e),
+                Err(JobError::Unavailable(e)) => OcrResult::Pending(e),
+                Err(JobError::Deferred(t)) => OcrResult::Deferred(t),
+                Err(JobError::Interrupted) => OcrResult::Pending("interrupted".into()),
+            }
+        })
+        .await
+        .clone()
+    }
+
+    async fn split(
+        &self,
+        src: &PostSource,
+        post: &Arc<PostInput>,
+        entries: &mut [ImageEntry],
+    ) -> Result<(Extract, String, String), JobError> {
+        let reads = futures::future::join_all(post.images.iter().map(|img| self.ocr(img, &src.id))).await;
+        if self.dispatcher.shutdown.stopping() {
+            return Err(JobError::Interrupted);
+        }
+        let mut ocr_texts = Vec::new();
+        let mut deferred: Option<Timestamp> = None;
+        for (img, read) in post.images.iter().zip(reads) {
+            let entry = entries.iter_mut().find(|e| e.file == img.file && e.status == ImageStatus::Pending);
+            let text = match read {
+                OcrResult::Text(t) => {
+                    if let Some(e) = entry {
+                        e.status = ImageStatus::Ok;
+                        e.text = Some(t.clone());
+                    }
+                    Some(t)
+                }
+                OcrResult::Failed(err) => {
+                    if let Some(e) = entry {
+                        e.status = ImageStatus::Failed;
+                        e.error = Some(err);
+                    }
+                    None
+                }
+                OcrResult::Pending(err) => {
+                    if let Some(e) = entry {
+                        e.error = Some(err);
+                    }
+                    None
+                }
+                OcrResult::Deferred(t) => {
+                    deferred = Some(deferred.map_or(t, |d| d.min(t)));
+                    None
+                }
+            };
+            ocr_texts.push(OcrText { file: img.file.clone(), text });
+        }
+        // A summary without images that will be readable after the quota reset would be
+        // redone then anyway: wait for them instead of spending a request twice.
+        if let Some(t) = deferred {
+            return Err(JobError::Deferred(t));
+        }
+        let mut parts: Vec<Vec<u8>> = vec![
+            self.provider_name().as_bytes().to_vec(),
+            format!("summary/{PROMPT_VERSION}/{SCHEMA_VERSION}").into_bytes(),
+            post.title.clone().unwrap_or_default().into_bytes(),
+            post.text.clone().into_bytes(),
+        ];
+        for o in &ocr_texts {
+            parts.push(o.file.clone().into_bytes());
+            // An image still pending changes the identity once it is read, so the summary is
+            // redone with its text.
+            parts.push(o.text.clone().map(|t| format!("text:{t}")).unwrap_or_else(|| "unread".into()).into_bytes());
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let key = format!("summary:{}:{}", src.id, hash_parts(&refs));
+        let post2 = post.clone();
+        let kept: Kept<Extract> = self
+            .job(&key, Stage::Summary, Some(&src.id), move || {
+                (Task::Summary { post: post2, ocr: ocr_texts }, |a| match a {
+                    Answer::Summary(e) => Some(e),
+                    _ => None,
+                })
+            })
+            .await?;
+        Ok((kept.answer, kept.model, kept.at))
+    }
+}
