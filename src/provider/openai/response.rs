@@ -75,6 +75,8 @@ impl AnswerKind {
 }
 
 /// Parses a `200` body for a request expecting a `kind` answer.
+// `CallError` is the Provider trait's error type; boxing it here would only unbox later.
+#[allow(clippy::result_large_err)]
 pub fn parse_completion(body: &[u8], kind: AnswerKind) -> Result<Generation, CallError> {
     let completion: Completion = serde_json::from_slice(body).map_err(|e| {
         CallError::new(
