@@ -61,19 +61,36 @@ impl ErrorBody {
                 .as_deref()
                 .is_some_and(|c| c.to_lowercase().contains(needle))
     }
-
-    fn code_is(&self, code: &str) -> bool {
-        self.code.as_deref() == Some(code)
-    }
 }
+
+/// Error codes that say the same thing whatever the status: a missing model (OpenAI,
+/// DashScope; GLM's `1211`), a key or account refused (DashScope's `Arrearage` is an
+/// unpaid account, sent as a 400), input or output refused by a moderation filter (Azure,
+/// DashScope, GLM's `1301`).
+const MODEL_CODES: [&str; 2] = ["model_not_found", "1211"];
+const KEY_CODES: [&str; 3] = ["invalid_api_key", "InvalidApiKey", "Arrearage"];
+const BLOCKED_CODES: [&str; 4] = [
+    "content_filter",
+    "data_inspection_failed",
+    "DataInspectionFailed",
+    "1301",
+];
+/// 429 codes of an exhausted balance (OpenAI, GLM's `1113`): no point retrying this minute.
+const BILLING_CODES: [&str; 2] = ["insufficient_quota", "1113"];
 
 /// Classifies a failed chat-completions or models request.
 pub fn classify(status: u16, headers: &HeaderMap, body: &ErrorBody, now: Timestamp) -> Failure {
-    if body.code_is("model_not_found") {
+    let code = body.code.as_deref().unwrap_or_default();
+    if MODEL_CODES.contains(&code) {
         return Failure::ModelNotFound;
     }
-    if body.code_is("invalid_api_key") {
+    if KEY_CODES.contains(&code) {
         return Failure::KeyRejected;
+    }
+    if BLOCKED_CODES.contains(&code) {
+        return Failure::Blocked {
+            reason: code.to_string(),
+        };
     }
     match status {
         401 | 403 => Failure::KeyRejected,
@@ -109,12 +126,15 @@ pub fn rejects_schema(status: u16, body: &ErrorBody) -> bool {
 
 /// What a 429 says about which limit ran out and when it comes back.
 ///
-/// Per minute unless the server says otherwise: OpenAI's `insufficient_quota` (billing
-/// exhausted) and messages naming a per-day limit (`requests per day (RPD)`) are treated as
+/// Per minute unless the server says otherwise: an exhausted balance (`insufficient_quota`)
+/// and messages naming a per-day limit (`requests per day (RPD)`) are treated as
 /// a daily quota, so the pool is parked instead of hammered.
 pub fn rate_limit_signal(headers: &HeaderMap, body: &ErrorBody, now: Timestamp) -> QuotaSignal {
     let unit = limit_unit(&body.message);
-    let daily = body.code_is("insufficient_quota")
+    let daily = body
+        .code
+        .as_deref()
+        .is_some_and(|c| BILLING_CODES.contains(&c))
         || body.mentions("per day")
         || body.mentions("daily")
         || unit.is_some_and(|u| u.ends_with('D'));
