@@ -1,0 +1,860 @@
+//! The rule-based extractor: fills the summary schema from a post's text and the text
+//! read from its images, with dictionaries and line patterns instead of a model.
+//!
+//! Interview posts are mostly lists: round headings (一面, 二面), then one question per
+//! line, often prefixed with its kind (`八股：`, `项目：`, `代码题：`) or numbered. The
+//! extractor reads that structure line by line; prose lines feed the tips instead.
+
+use super::dictionaries::{
+    ADVICE_CUES, COMPANIES, EXPERIENCE_CUES, ROUND_PATTERN, TIP_CUES, TITLE_ONLY_COMPANIES, TOPICS,
+};
+use super::page::{normalize, post_lines};
+use crate::summary::{Category, CodingProblem, Extract, Question, Round};
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// The name of the one round of a post that names none (and whose title names none).
+const DEFAULT_ROUND: &str = "面试";
+/// Lines longer than this are prose, never a question.
+const MAX_QUESTION_CHARS: usize = 160;
+/// At most this many tips, advice and experiences each: a summary, not a copy.
+const MAX_NOTES: usize = 8;
+
+static ROUND_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(ROUND_PATTERN).expect("round pattern"));
+
+/// A heading that is only a round: `一面`, `## 二面：`, `【HR面】`, `一面（60min）`, `美团一面`.
+static ROUND_HEADING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?i)^(?:\S{{0,6}}?)({ROUND_PATTERN})\s*(?:[（(][^)）]*[)）])?\s*(?:面经|面试|部分|环节|问题)?\s*[:：]?\s*$"
+    ))
+    .expect("round heading")
+});
+
+/// A round inline with its first question: `一面：自我介绍`.
+static ROUND_INLINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"(?i)^({ROUND_PATTERN})\s*[:：]\s*(\S.*)$")).expect("round inline")
+});
+
+/// A kind prefix: `八股：...`, `项目: ...`, `手撕：...`.
+static KIND_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(八股文?|基础知识|基础|项目拷打|项目|实习经历|实习|代码题|代码|手撕代码|手撕|算法题|编程题|coding|场景题|智力题|反问|hr问题|hr|自我介绍)\s*[:：]\s*(.*)$")
+        .expect("kind prefix")
+});
+
+/// A LeetCode reference with its number: `lc54`, `LeetCode 146`, `力扣 3`.
+static LEETCODE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[^a-z])(?:lc|leetcode|力扣)\s*[#.:：-]?\s*(\d{1,4})").expect("leetcode")
+});
+
+/// Words that mark a coding task wherever they appear.
+static CODING_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)手撕|代码题|算法题|编程题|写题|做题|leetcode|力扣|hot\s?100|(?:^|[^a-z])lc\s?\d",
+    )
+    .expect("coding")
+});
+
+/// Builds the summary fields from the post's title, text and its images' text.
+pub fn extract(title: Option<&str>, text: &str, ocr: &[&str]) -> Extract {
+    let title = title
+        .map(|t| {
+            normalize(t)
+                .trim()
+                .trim_start_matches('#')
+                .trim()
+                .to_string()
+        })
+        .filter(|t| !t.is_empty());
+    let title = title.as_deref();
+    let mut lines = post_lines(text, title);
+    for image in ocr {
+        lines.extend(
+            normalize(image)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string),
+        );
+    }
+    let parsed = parse(&lines, title);
+    let all_text = lines.join("\n");
+    let company =
+        find_company(title.unwrap_or(""), true).or_else(|| find_company(&all_text, false));
+    let position = title.and_then(position_from_title);
+    let coding_problems = coding_problems(&parsed.rounds, &parsed.prose);
+    let topics = find_topics(&format!("{}\n{all_text}", title.unwrap_or("")));
+    let notes = notes(&parsed.prose);
+    let overview = overview(
+        company.as_deref(),
+        position.as_deref(),
+        &parsed.rounds,
+        &topics,
+    );
+    Extract {
+        company,
+        position,
+        rounds: parsed.rounds,
+        coding_problems,
+        topics,
+        key_experiences: notes.experiences,
+        tips: notes.tips,
+        advice: notes.advice,
+        overview,
+    }
+}
+
+/// Rounds with their questions, and the lines that were neither (the author's prose).
+struct Parsed {
+    rounds: Vec<Round>,
+    prose: Vec<String>,
+}
+
+fn parse(lines: &[String], title: Option<&str>) -> Parsed {
+    // A post that numbers its questions has prose between them (answers, remarks): then
+    // only listed lines count. A post that does not is read more loosely.
+    let listed = lines.iter().filter(|l| is_listed(l)).count() >= 3;
+    let fallback_round = title
+        .and_then(|t| ROUND_RE.find(t))
+        .map(|m| round_name(m.as_str()));
+    let mut rounds: Vec<Round> = Vec::new();
+    let mut current: Option<usize> = None;
+    let mut context: Option<Category> = None;
+    let mut prose = Vec::new();
+    for raw in lines {
+        let line = strip_markup(raw);
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(name) = round_heading(&line) {
+            current = Some(round_index(&mut rounds, &name));
+            context = None;
+            continue;
+        }
+        let (line, inline_round) = match ROUND_INLINE.captures(&line) {
+            Some(c) => (c[2].to_string(), Some(round_name(&c[1]))),
+            None => (line, None),
+        };
+        if let Some(name) = inline_round {
+            current = Some(round_index(&mut rounds, &name));
+            context = None;
+        }
+        if let Some(kind) = section_heading(&line) {
+            context = Some(kind);
+            continue;
+        }
+        match question(&line, listed, context) {
+            Some(q) => {
+                let index = *current.get_or_insert_with(|| {
+                    round_index(
+                        &mut rounds,
+                        fallback_round.as_deref().unwrap_or(DEFAULT_ROUND),
+                    )
+                });
+                rounds[index].questions.push(q);
+            }
+            None => prose.push(line),
+        }
+    }
+    rounds.retain(|r| !(r.questions.is_empty() && r.name == DEFAULT_ROUND));
+    Parsed { rounds, prose }
+}
+
+/// The index of the round with this name, appended when new (a post may return to a round).
+fn round_index(rounds: &mut Vec<Round>, name: &str) -> usize {
+    if let Some(i) = rounds.iter().position(|r| r.name == name) {
+        return i;
+    }
+    rounds.push(Round {
+        name: name.to_string(),
+        questions: Vec::new(),
+    });
+    rounds.len() - 1
+}
+
+/// `hr面` and `HR 面` are the same round as `HR面`.
+fn round_name(found: &str) -> String {
+    let compact: String = found.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.is_ascii()
+        || compact
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+    {
+        let (head, tail) = compact.split_at(compact.find('面').unwrap_or(compact.len()));
+        return format!("{}{tail}", head.to_ascii_uppercase());
+    }
+    compact
+}
+
+fn round_heading(line: &str) -> Option<String> {
+    if line.chars().count() > 24 {
+        return None;
+    }
+    ROUND_HEADING.captures(line).map(|c| round_name(&c[1]))
+}
+
+/// Markdown and bracket decoration around a line: `## `, `**...**`, `【...】`.
+fn strip_markup(line: &str) -> String {
+    let line = line.trim().trim_start_matches('#').trim();
+    let line = line.trim_start_matches(['>', ' ']).trim();
+    let line = line
+        .strip_prefix("**")
+        .map(|l| l.replacen("**", "", 1))
+        .unwrap_or_else(|| line.to_string());
+    let line = line.trim();
+    match line.strip_prefix('【').and_then(|l| l.split_once('】')) {
+        Some((inner, rest)) if rest.trim().is_empty() => inner.trim().to_string(),
+        Some((inner, rest)) => format!(
+            "{}：{}",
+            inner.trim(),
+            rest.trim().trim_start_matches([':', '：'])
+        ),
+        None => line.to_string(),
+    }
+}
+
+/// A line that only announces the kind of the questions below it: `八股：`, `项目部分`.
+fn section_heading(line: &str) -> Option<Category> {
+    let bare = line.trim_end_matches([':', '：', ' ']);
+    let bare = ["部分", "相关", "环节", "问题"]
+        .iter()
+        .fold(bare, |b, s| b.strip_suffix(s).unwrap_or(b));
+    match bare {
+        "八股" | "八股文" | "基础" | "基础知识" => Some(Category::Fundamentals),
+        "项目" | "项目拷打" | "实习" | "实习经历" | "项目与实习" => {
+            Some(Category::Project)
+        }
+        "代码题" | "手撕" | "手撕代码" | "算法题" | "编程题" | "代码" => {
+            Some(Category::Coding)
+        }
+        "场景题" | "智力题" => Some(Category::Other),
+        _ => None,
+    }
+}
+
+/// A numbered or bulleted list item: `1.`, `2、`, `(3)`, `Q4:`, `- `, `• `.
+fn is_listed(line: &str) -> bool {
+    unlist(line.trim()).is_some()
+}
+
+/// The item's text without its number or bullet, when the line is a list item.
+fn unlist(line: &str) -> Option<&str> {
+    let line = line.trim_start_matches("**");
+    for bullet in ['-', '*', '•', '·', '●', '▪', '+', '◦'] {
+        if let Some(rest) = line.strip_prefix(bullet) {
+            let rest = rest.trim_start();
+            return (!rest.is_empty() && !rest.starts_with(bullet)).then_some(rest);
+        }
+    }
+    let line = line.strip_prefix(['(', '（']).unwrap_or(line);
+    let line = line.strip_prefix(['Q', 'q']).unwrap_or(line);
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 || digits > 3 {
+        return None;
+    }
+    let rest = &line[digits..];
+    let after_sep = rest
+        .trim_start()
+        .strip_prefix(['.', '、', '．', ':', '：', ')', '）']);
+    let text = match after_sep {
+        Some(text) => {
+            // `7.14 字节`: a date, not item 7.
+            if rest.starts_with('.') && text.starts_with(|c: char| c.is_ascii_digit()) {
+                return None;
+            }
+            text
+        }
+        // `1 主要问...`: a number, a space, then words.
+        None if rest.starts_with(' ') => rest,
+        None => return None,
+    };
+    let text = text.trim();
+    (!text.is_empty() && !text.starts_with(|c: char| c.is_ascii_digit())).then_some(text)
+}
+
+/// The question a line asks, or `None` when the line is prose.
+fn question(line: &str, listed: bool, context: Option<Category>) -> Option<Question> {
+    let item = unlist(line);
+    let body = item.unwrap_or(line).trim();
+    let (prefix_kind, text) = match KIND_PREFIX.captures(body) {
+        Some(c) => (Some(prefix_category(&c[1])), c[2].trim().to_string()),
+        None => (None, body.to_string()),
+    };
+    let text = text.trim_end_matches(['；', ';']).trim().to_string();
+    if text.is_empty() || text.chars().count() > MAX_QUESTION_CHARS {
+        return None;
+    }
+    let strong = strong_category(&text);
+    let is_question = item.is_some()
+        || prefix_kind.is_some()
+        || matches!(strong, Some(Category::SelfIntro | Category::Behavioral))
+        || (!listed && looks_like_question(&text, context.is_some()));
+    if !is_question {
+        return None;
+    }
+    let category = prefix_kind
+        .or(strong)
+        .or(context)
+        .unwrap_or_else(|| weak_category(&text));
+    let topics = find_topics(&text);
+    Some(Question {
+        category,
+        text,
+        topics,
+    })
+}
+
+fn prefix_category(prefix: &str) -> Category {
+    match prefix.to_lowercase().as_str() {
+        "八股" | "八股文" | "基础" | "基础知识" => Category::Fundamentals,
+        "项目" | "项目拷打" | "实习" | "实习经历" => Category::Project,
+        "自我介绍" => Category::SelfIntro,
+        "反问" | "hr" | "hr问题" => Category::Behavioral,
+        "场景题" | "智力题" => Category::Other,
+        _ => Category::Coding,
+    }
+}
+
+/// Kinds that words in the question settle whatever section it is in.
+fn strong_category(text: &str) -> Option<Category> {
+    const SELF_INTRO: &[&str] = &[
+        "自我介绍",
+        "介绍一下自己",
+        "介绍下自己",
+        "介绍一下你自己",
+        "介绍自己",
+    ];
+    const BEHAVIORAL: &[&str] = &[
+        "反问",
+        "职业规划",
+        "期望薪资",
+        "薪资",
+        "离职原因",
+        "为什么离职",
+        "优缺点",
+        "到岗",
+        "实习多久",
+        "加班",
+        "兴趣爱好",
+        "抗压",
+        "为什么选择我们",
+        "还有什么问题",
+        "有什么想问",
+    ];
+    if SELF_INTRO.iter().any(|w| text.contains(w)) {
+        Some(Category::SelfIntro)
+    } else if CODING_WORDS.is_match(text) {
+        Some(Category::Coding)
+    } else if BEHAVIORAL.iter().any(|w| text.contains(w)) {
+        Some(Category::Behavioral)
+    } else {
+        None
+    }
+}
+
+/// The kind of a question nothing else decided: about the candidate's own work, or
+/// textbook knowledge, or neither.
+fn weak_category(text: &str) -> Category {
+    const PROJECT: &[&str] = &[
+        "项目",
+        "实习",
+        "你的",
+        "你做",
+        "你们",
+        "你是怎么",
+        "你负责",
+        "简历",
+        "经历",
+        "业务",
+        "拷打",
+        "难点",
+        "你在",
+    ];
+    const FUNDAMENTALS: &[&str] = &[
+        "原理",
+        "区别",
+        "什么是",
+        "为什么",
+        "如何",
+        "怎么",
+        "介绍一下",
+        "讲一下",
+        "讲讲",
+        "说一下",
+        "说说",
+        "了解",
+        "哪些",
+        "机制",
+        "底层",
+        "优化",
+        "实现",
+    ];
+    if PROJECT.iter().any(|w| text.contains(w)) {
+        Category::Project
+    } else if FUNDAMENTALS.iter().any(|w| text.contains(w)) || !find_topics(text).is_empty() {
+        Category::Fundamentals
+    } else {
+        Category::Other
+    }
+}
+
+/// For posts without a list: asks something, or is a short topic line, not a remark.
+fn looks_like_question(text: &str, in_section: bool) -> bool {
+    const REMARKS: &[&str] = &[
+        "感觉",
+        "总结",
+        "面试官",
+        "整体",
+        "许愿",
+        "攒人品",
+        "通知",
+        "挂了",
+        "凉",
+        "oc",
+        "OC",
+        "offer",
+        "体验",
+        "建议",
+        "分钟",
+        "min",
+        "时间",
+        "今天",
+        "昨天",
+        "后续",
+        "更新",
+        "补充",
+    ];
+    if REMARKS.iter().any(|w| text.contains(w)) {
+        return false;
+    }
+    if text.contains(['？', '?']) {
+        return true;
+    }
+    let short = text.chars().count() <= if in_section { 60 } else { 30 };
+    short && !text.contains(['。', '！', '!', '~', '～'])
+}
+
+/// Every coding question, plus LeetCode problems mentioned in prose.
+fn coding_problems(rounds: &[Round], prose: &[String]) -> Vec<CodingProblem> {
+    let asked = rounds
+        .iter()
+        .flat_map(|r| &r.questions)
+        .filter(|q| q.category == Category::Coding)
+        .map(|q| q.text.as_str());
+    let mentioned = prose
+        .iter()
+        .map(String::as_str)
+        .filter(|l| LEETCODE.is_match(l));
+    let mut out: Vec<CodingProblem> = Vec::new();
+    for text in asked.chain(mentioned) {
+        if out.iter().all(|p| p.text != text) {
+            out.push(CodingProblem {
+                text: text.to_string(),
+                leetcode: leetcode_number(text),
+            });
+        }
+    }
+    out
+}
+
+/// The LeetCode number a text gives: `lc54` → 54, `LeetCode 146` → 146.
+pub fn leetcode_number(text: &str) -> Option<u32> {
+    LEETCODE
+        .captures(text)
+        .and_then(|c| c[1].parse().ok())
+        .filter(|&n| n > 0)
+}
+
+/// Where `needle` (ASCII folded to lower case) occurs in `hay` as a whole word.
+fn find_word(hay_lower: &str, needle: &str) -> Option<usize> {
+    let needle = needle.to_ascii_lowercase();
+    let ascii_edges = needle.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || needle.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let mut from = 0;
+    while let Some(found) = hay_lower[from..].find(&needle) {
+        let at = from + found;
+        let end = at + needle.len();
+        let before = hay_lower[..at].chars().next_back();
+        let after = hay_lower[end..].chars().next();
+        let bounded = |c: Option<char>| c.is_none_or(|c| !c.is_ascii_alphanumeric());
+        if !ascii_edges || (bounded(before) && bounded(after)) {
+            return Some(at);
+        }
+        from = at + needle.chars().next().map_or(1, char::len_utf8);
+    }
+    None
+}
+
+/// The company named earliest in the text (the longest alias on a tie), as reported.
+fn find_company(text: &str, is_title: bool) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let title_only = if is_title { TITLE_ONLY_COMPANIES } else { &[] };
+    COMPANIES
+        .iter()
+        .chain(title_only)
+        .flat_map(|(name, aliases)| {
+            aliases.iter().filter_map(|a| {
+                find_word(&lower, a).map(|at| (at, std::cmp::Reverse(a.len()), *name))
+            })
+        })
+        .min()
+        .map(|(_, _, name)| name.to_string())
+}
+
+/// The dictionary topics a text mentions, in the order it first mentions them.
+pub fn find_topics(text: &str) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    let mut found: Vec<(usize, &str)> = TOPICS
+        .iter()
+        .filter_map(|(name, aliases)| {
+            aliases
+                .iter()
+                .filter_map(|a| find_word(&lower, a))
+                .min()
+                .map(|at| (at, *name))
+        })
+        .collect();
+    found.sort();
+    found
+        .into_iter()
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
+/// The role from a title like `算法面经：美团大模型应用算法工程师`: the title without the
+/// company, rounds, dates and post words, then the piece that names a role.
+fn position_from_title(title: &str) -> Option<String> {
+    const ROLE: &[&str] = &[
+        "工程师",
+        "开发",
+        "算法",
+        "后端",
+        "后台",
+        "前端",
+        "测试",
+        "产品",
+        "运营",
+        "研究员",
+        "agent",
+        "infra",
+        "解决方案",
+        "golang",
+        "java",
+        "c++",
+        "客户端",
+        "架构",
+        "数据",
+    ];
+    const NOISE: &[&str] = &[
+        "面经分享",
+        "面经",
+        "面试",
+        "凉经",
+        "分享",
+        "攒人品",
+        "秋招",
+        "春招",
+        "校招",
+        "社招",
+        "暑期",
+        "日常",
+        "提前批",
+        "北京",
+        "上海",
+        "深圳",
+        "杭州",
+        "成都",
+        "广州",
+        "南京",
+        "武汉",
+        "某小厂",
+        "小厂",
+        "初创",
+        "已过",
+        "跪了",
+    ];
+    static DATES: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\d{1,2}[./]\d{1,2}|\d+\s*(?:min|m|h)\b|[（(][^)）]*[)）]?").expect("dates")
+    });
+    let mut t = DATES.replace_all(title, " ").into_owned();
+    t = ROUND_RE.replace_all(&t, " ").into_owned();
+    for (_, aliases) in COMPANIES.iter().chain(TITLE_ONLY_COMPANIES) {
+        for alias in aliases.iter() {
+            t = t.replace(alias, " ");
+        }
+    }
+    for noise in NOISE {
+        t = t.replace(noise, " ");
+    }
+    t.split([
+        '：', ':', '|', '·', '-', '—', '/', '，', ',', '!', '！', '、', '_',
+    ])
+    .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+    .map(|p| p.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+    .filter(|p| ROLE.iter().any(|r| p.to_lowercase().contains(r)))
+    .max_by_key(|p| p.chars().count())
+}
+
+struct Notes {
+    experiences: Vec<String>,
+    tips: Vec<String>,
+    advice: Vec<String>,
+}
+
+/// Sentences of the author's prose sorted by their cue words.
+fn notes(prose: &[String]) -> Notes {
+    let mut notes = Notes {
+        experiences: Vec::new(),
+        tips: Vec::new(),
+        advice: Vec::new(),
+    };
+    let sentences = prose
+        .iter()
+        .flat_map(|l| l.split(['。', '！', '!', '；', ';']))
+        .map(str::trim);
+    for sentence in sentences {
+        let n = sentence.chars().count();
+        if !(6..=150).contains(&n) {
+            continue;
+        }
+        let has = |cues: &[&str]| cues.iter().any(|c| sentence.contains(c));
+        let bucket = if has(ADVICE_CUES) {
+            &mut notes.advice
+        } else if has(TIP_CUES) {
+            &mut notes.tips
+        } else if has(EXPERIENCE_CUES) {
+            &mut notes.experiences
+        } else {
+            continue;
+        };
+        if bucket.len() < MAX_NOTES && !bucket.iter().any(|s| s == sentence) {
+            bucket.push(sentence.to_string());
+        }
+    }
+    notes
+}
+
+/// A sentence or two saying what the post covers, built from what was extracted.
+fn overview(
+    company: Option<&str>,
+    position: Option<&str>,
+    rounds: &[Round],
+    topics: &[String],
+) -> String {
+    let who = format!("{}{}", company.unwrap_or(""), position.unwrap_or(""));
+    let who = if who.is_empty() {
+        "本文".to_string()
+    } else {
+        who
+    };
+    let total: usize = rounds.iter().map(|r| r.questions.len()).sum();
+    let names: Vec<&str> = rounds.iter().map(|r| r.name.as_str()).collect();
+    let mut counts = Vec::new();
+    for (cat, label) in [
+        (Category::SelfIntro, "自我介绍"),
+        (Category::Fundamentals, "八股"),
+        (Category::Project, "项目"),
+        (Category::Coding, "代码题"),
+        (Category::Behavioral, "行为/反问"),
+        (Category::Other, "其他"),
+    ] {
+        let n = rounds
+            .iter()
+            .flat_map(|r| &r.questions)
+            .filter(|q| q.category == cat)
+            .count();
+        if n > 0 {
+            counts.push(format!("{label}{n}"));
+        }
+    }
+    let mut s = if rounds.is_empty() {
+        format!("{who}面经：未识别出面试问题。")
+    } else {
+        format!(
+            "{who}面经：{}轮（{}），共{total}题（{}）。",
+            rounds.len(),
+            names.join("、"),
+            counts.join("、")
+        )
+    };
+    if !topics.is_empty() {
+        let shown: Vec<&str> = topics.iter().take(12).map(String::as_str).collect();
+        s.push_str(&format!("涉及：{}。", shown.join("、")));
+    }
+    s.push_str("（本地规则提取）");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cats(e: &Extract) -> Vec<(String, Vec<Category>)> {
+        e.rounds
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    r.questions.iter().map(|q| q.category).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prefixed_lines_under_round_headings() {
+        let e = extract(
+            Some("美团面经"),
+            "一面：\n自我介绍\n八股：LoRA原理\n项目：RAG怎么评估\n代码题：lc54. 螺旋矩阵\n",
+            &[],
+        );
+        use Category::*;
+        assert_eq!(
+            cats(&e),
+            [(
+                "一面".to_string(),
+                vec![SelfIntro, Fundamentals, Project, Coding]
+            )]
+        );
+        assert_eq!(e.rounds[0].questions[1].text, "LoRA原理");
+        assert_eq!(
+            e.coding_problems,
+            [CodingProblem {
+                text: "lc54. 螺旋矩阵".into(),
+                leetcode: Some(54)
+            }]
+        );
+        assert_eq!(e.company.as_deref(), Some("美团"));
+    }
+
+    #[test]
+    fn numbered_list_ignores_answers_between_items() {
+        let text = "## 二面\n\n1. 自我介绍\n2. 讲一下RAFT算法？\n\n从两个层面解释了\n\n3. 手撕LRU\n4. 反问\n";
+        let e = extract(Some("某厂二面"), text, &[]);
+        use Category::*;
+        assert_eq!(
+            cats(&e),
+            [(
+                "二面".to_string(),
+                vec![SelfIntro, Fundamentals, Coding, Behavioral]
+            )]
+        );
+    }
+
+    #[test]
+    fn round_from_title_when_the_body_names_none() {
+        let e = extract(
+            Some("字节AI开发一面面经-实习"),
+            "1.agent上下文维护方案\n2.mysql事务\n12.leetcode 2两数相加\n",
+            &[],
+        );
+        assert_eq!(e.rounds.len(), 1);
+        assert_eq!(e.rounds[0].name, "一面");
+        assert_eq!(e.company.as_deref(), Some("字节跳动"));
+        assert_eq!(e.position.as_deref(), Some("AI开发"));
+        assert_eq!(e.coding_problems[0].leetcode, Some(2));
+    }
+
+    #[test]
+    fn round_names_fold_case_and_keep_order() {
+        let e = extract(
+            None,
+            "二面\n- Transformer原理\nhr面：\n- 职业规划\n一面\n- MoE是什么\n",
+            &[],
+        );
+        let names: Vec<&str> = e.rounds.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["二面", "HR面", "一面"]);
+    }
+
+    #[test]
+    fn dates_are_not_list_numbers() {
+        assert_eq!(unlist("7.14 字节 三面"), None);
+        assert_eq!(unlist("26.7.20 - FOSHO"), None);
+        assert_eq!(unlist("1.agent上下文"), Some("agent上下文"));
+        assert_eq!(unlist("（3）KV Cache"), Some("KV Cache"));
+        assert_eq!(unlist("- bullet"), Some("bullet"));
+        assert_eq!(unlist("12 "), None);
+    }
+
+    #[test]
+    fn leetcode_numbers() {
+        assert_eq!(leetcode_number("lc54. 螺旋矩阵"), Some(54));
+        assert_eq!(leetcode_number("LeetCode 146 LRU缓存"), Some(146));
+        assert_eq!(leetcode_number("力扣3"), Some(3));
+        assert_eq!(leetcode_number("hot100 原题"), None);
+        assert_eq!(leetcode_number("calc54"), None);
+    }
+
+    #[test]
+    fn topics_match_whole_words_in_order() {
+        assert_eq!(
+            find_topics("QLoRA和LoRA，GraphRAG与RAG，MOE"),
+            ["QLoRA", "LoRA", "GraphRAG", "RAG", "MoE"]
+        );
+        assert_eq!(find_topics("kv cache 和 vllm"), ["KV Cache", "vLLM"]);
+        assert!(find_topics("DRAGON").is_empty());
+    }
+
+    #[test]
+    fn companies_by_alias_title_first() {
+        assert_eq!(
+            find_company("pdd 提前批 ai agent 2面", true).as_deref(),
+            Some("拼多多")
+        );
+        assert_eq!(
+            find_company("阿里淘天AI agent开发一面", true).as_deref(),
+            Some("阿里巴巴")
+        );
+        assert_eq!(
+            find_company("理想 ai 解决方案面经", true).as_deref(),
+            Some("理想汽车")
+        );
+        assert_eq!(find_company("我的理想是进大厂", false), None);
+        let e = extract(Some("字节一面"), "为什么选择阿里云ASR服务？", &[]);
+        assert_eq!(e.company.as_deref(), Some("字节跳动"));
+    }
+
+    #[test]
+    fn positions_from_titles() {
+        assert_eq!(
+            position_from_title("算法面经：美团大模型应用算法工程师").as_deref(),
+            Some("大模型应用算法工程师")
+        );
+        assert_eq!(
+            position_from_title("7.14 字节 AI Agent开发 三面").as_deref(),
+            Some("AI Agent开发")
+        );
+        assert_eq!(position_from_title("美团一面面经"), None);
+    }
+
+    #[test]
+    fn prose_feeds_tips_advice_and_experiences() {
+        let text =
+            "1. 自我介绍\n2. RAG\n3. MCP\n总结：感觉很看重ai。建议先把项目讲清楚。注意时间分配\n";
+        let e = extract(None, text, &[]);
+        assert_eq!(e.advice, ["建议先把项目讲清楚"]);
+        assert_eq!(e.tips, ["注意时间分配"]);
+        assert_eq!(e.key_experiences, ["总结：感觉很看重ai"]);
+    }
+
+    #[test]
+    fn image_text_joins_the_post() {
+        let e = extract(
+            Some("快手二面"),
+            "题目都在图里了，整体感觉还行。",
+            &["1. 介绍一下 KV Cache\n2. 手撕 LeetCode 146"],
+        );
+        assert_eq!(e.rounds[0].name, "二面");
+        assert_eq!(e.rounds[0].questions.len(), 2);
+        assert_eq!(e.coding_problems[0].leetcode, Some(146));
+        assert!(e.topics.contains(&"KV Cache".to_string()));
+    }
+
+    #[test]
+    fn empty_post_is_an_empty_extract() {
+        let e = extract(None, "", &[]);
+        assert!(e.rounds.is_empty() && e.company.is_none());
+        assert!(!e.overview.is_empty());
+    }
+}
