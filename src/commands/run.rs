@@ -120,7 +120,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         args.retry_failed,
     ));
     let bar = progress(posts.len() as u64, args.no_progress);
-    let mut report = Report::default();
+    let mut report;
     loop {
         // Posts in flight at most: enough to keep every request slot busy, few enough that
         // a batch of thousands never sits in memory.
