@@ -87,14 +87,16 @@ struct Pool {
 }
 
 impl Pool {
+    // The stricter of the configured and the learned limit: a config written from an old
+    // price page must not outvote what the server said yesterday.
     fn rpm_limit(&self) -> Option<u32> {
-        self.configured.rpm.or(self.row.learned_rpm)
+        stricter(self.configured.rpm, self.row.learned_rpm)
     }
     fn tpm_limit(&self) -> Option<u64> {
-        self.configured.tpm.or(self.row.learned_tpm)
+        stricter(self.configured.tpm, self.row.learned_tpm)
     }
     fn rpd_limit(&self) -> Option<u32> {
-        self.configured.rpd.or(self.row.learned_rpd)
+        stricter(self.configured.rpd, self.row.learned_rpd)
     }
     fn exhausted_until(&self) -> Option<Timestamp> {
         self.row.exhausted_until.as_deref().and_then(|s| s.parse().ok())
@@ -478,6 +480,13 @@ impl QuotaEngine {
 
     pub fn distinct_projects(&self) -> HashSet<String> {
         Self::projects(&self.lock()).into_iter().collect()
+    }
+}
+
+fn stricter<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
