@@ -1363,6 +1363,8 @@ fn decode_page_token(token: &str) -> Option<String> {
     let (&[0x0a, len], rest) = bytes.split_first_chunk::<2>()? else {
         return None;
     };
-    let name = std::str::from_utf8(rest.get(..len as usize)?).ok()?;
+    // Tolerate a length byte larger than what follows: the real token in
+    // list-models-page.json claims 30 bytes for a 28-byte name.
+    let name = std::str::from_utf8(&rest[..rest.len().min(len as usize)]).ok()?;
     name.strip_prefix("models/").map(str::to_string)
 }

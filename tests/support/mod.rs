@@ -3,3 +3,4 @@
 //! way the real services do (bodies, quotas, faults) and logging what they were sent.
 
 pub mod gemini;
+pub mod openai;
