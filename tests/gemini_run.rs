@@ -1,0 +1,205 @@
+//! The pipeline end to end against the fake Gemini server: summaries out, one request per
+//! post in combined mode, nothing resent on a rerun, nothing lost to a kill -9, no key
+//! anywhere.
+
+mod common;
+mod support;
+
+use common::*;
+use postmill::summary::{ImageStatus, Summary};
+use support::gemini::{Fault, FakeGemini, GeminiConfig, Limits};
+
+fn gemini_config(base_url: &str, extra: &str) -> String {
+    format!(
+        r#"provider = "gemini"
+concurrency = 2
+[gemini]
+base_url = "{base_url}"
+ocr_models = ["gemini-2.5-flash-lite"]
+summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]
+request_timeout_s = 5
+[[gemini.keys]]
+name = "alpha"
+env = "TEST_KEY_A"
+project = "proj-1"
+{extra}
+"#
+    )
+}
+
+async fn server() -> FakeGemini {
+    FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1").key(KEY_B, "bravo", "proj-1")).await
+}
+
+fn three_posts(ctx: &TestContext) {
+    ctx.post("text-only", Some(SEED_POST), &[]);
+    ctx.post("with-images", Some("字节一面\n八股：什么是RAG？"), &[("image_2.png", png(2)), ("image_10.jpg", jpeg(10))]);
+    ctx.post("images-only", None, &[("1.png", png(7))]);
+}
+
+fn generate_requests(s: &FakeGemini) -> usize {
+    s.requests().iter().filter(|r| r.path.contains(":generateContent")).count()
+}
+
+fn read_summary(ctx: &TestContext, id: &str) -> Summary {
+    let text = std::fs::read_to_string(ctx.outputs().join(id).join("summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn combined_run_then_rerun_sends_nothing() {
+    let s = server().await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&gemini_config(&s.base_url(), ""));
+    three_posts(&ctx);
+
+    let first = ctx.run(&["run", "--mode", "combined", "--no-progress"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    // Exactly one generation request per post.
+    assert_eq!(generate_requests(&s), 3);
+    assert_eq!(s.key_in_url_count(), 0, "the key must travel in the header");
+    for id in ["text-only", "with-images", "images-only"] {
+        let summary = read_summary(&ctx, id);
+        assert_eq!(summary.schema_version, 1);
+        assert_eq!(summary.post_id, id);
+        assert_eq!(summary.produced_by.provider, "gemini");
+        assert!(ctx.outputs().join(id).join("summary.md").is_file());
+        for image in &summary.images {
+            assert_eq!(image.status, ImageStatus::Ok, "{id}/{}", image.file);
+            let stem = std::path::Path::new(&image.file).file_stem().unwrap().to_str().unwrap();
+            assert!(ctx.outputs().join(id).join("ocr").join(format!("{stem}.txt")).is_file());
+        }
+    }
+    // Images in natural order, input-derived fields from the input.
+    let s2 = read_summary(&ctx, "with-images");
+    assert_eq!(s2.images.iter().map(|i| i.file.as_str()).collect::<Vec<_>>(), ["image_2.png", "image_10.jpg"]);
+    assert_eq!(s2.title.as_deref(), Some("字节一面"));
+
+    let before = s.requests().len();
+    let second = ctx.run(&["run", "--mode", "combined", "--no-progress"]);
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    assert_eq!(s.requests().len(), before, "a rerun over finished work sends nothing, ListModels included");
+
+    let status = ctx.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["counts"]["done"], 3);
+    assert_no_secrets(&ctx, &[&first, &second, &status]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_mode_reads_identical_images_once() {
+    let s = server().await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.post("a", Some("一面：自我介绍"), &[("1.png", png(1)), ("2.png", png(2))]);
+    ctx.post("b", Some("二面：项目"), &[("same-as-a1.png", png(1))]);
+    let out = ctx.run(&["run", "--mode", "split", "--no-progress"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ocr = s.requests().iter().filter(|r| r.images == 1 && r.path.contains(":generateContent")).count();
+    assert_eq!(ocr, 2, "two distinct images, read once each");
+    assert_eq!(generate_requests(&s), 4, "2 OCR + 2 summaries");
+    let b = read_summary(&ctx, "b");
+    assert_eq!(b.images[0].status, ImageStatus::Ok);
+    assert_eq!(b.images[0].text, read_summary(&ctx, "a").images[0].text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_input_is_redone_and_only_it() {
+    let s = server().await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.post("a", Some("一面：自我介绍"), &[]);
+    ctx.post("b", Some("二面：项目"), &[]);
+    assert_eq!(code(&ctx.run(&["run", "--no-progress"])), 0);
+    let n = generate_requests(&s);
+    std::fs::write(ctx.inputs().join("b/post.md"), "二面：项目，改过了").unwrap();
+    assert_eq!(code(&ctx.run(&["run", "--no-progress"])), 0);
+    assert_eq!(generate_requests(&s), n + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_faults_are_retried_and_bad_input_is_reported() {
+    let s = server().await;
+    s.push_faults("gemini-2.5-flash", [Fault::Overloaded, Fault::TruncatedBody, Fault::Internal]);
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.post("good", Some("一面：自我介绍"), &[("broken.png", b"not an image at all".to_vec())]);
+    let gbk = encoding_rs::GBK.encode("美团二面：八股").0.into_owned();
+    std::fs::create_dir_all(ctx.inputs().join("gbk")).unwrap();
+    std::fs::write(ctx.inputs().join("gbk/post.txt"), gbk).unwrap();
+    std::fs::create_dir_all(ctx.inputs().join("binary")).unwrap();
+    std::fs::write(ctx.inputs().join("binary/post.txt"), [0xffu8, 0x00, 0xfe, 0x01]).unwrap();
+    let out = ctx.run(&["run", "--no-progress", "--concurrency", "1"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(err.contains("binary") && err.contains("post.txt"), "the error names post and file: {err}");
+    let good = read_summary(&ctx, "good");
+    assert_eq!(good.images[0].status, ImageStatus::Failed);
+    assert!(good.images[0].error.as_deref().unwrap().contains("broken.png"));
+    assert_eq!(read_summary(&ctx, "gbk").title.as_deref(), Some("美团二面：八股"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_the_same_output_refuses() {
+    let s = FakeGemini::start(
+        GeminiConfig::default().key(KEY_A, "alpha", "proj-1").latency(std::time::Duration::from_millis(1500)),
+    )
+    .await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.post("a", Some("一面：自我介绍"), &[]);
+    let mut first = ctx.command(&["run", "--no-progress"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let second = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&second), 2, "{}", stderr(&second));
+    assert!(stderr(&second).contains("another postmill run"), "{}", stderr(&second));
+    assert!(first.wait().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_then_rerun_loses_nothing_and_repeats_at_most_the_in_flight() {
+    use std::time::Duration;
+    let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1").latency(Duration::from_millis(250))).await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&gemini_config(&s.base_url(), ""));
+    let posts = 12;
+    for i in 0..posts {
+        ctx.post(&format!("p{i:02}"), Some(&format!("第{i}篇 一面：自我介绍")), &[]);
+    }
+    for kill_after in [400u64, 900, 1500] {
+        let mut child = ctx.command(&["run", "--no-progress", "--concurrency", "2"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(kill_after));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let out = ctx.run(&["run", "--no-progress", "--concurrency", "2"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for i in 0..posts {
+        let s = read_summary(&ctx, &format!("p{i:02}"));
+        assert_eq!(s.post_id, format!("p{i:02}"));
+    }
+    // Each kill can repeat at most the requests in flight then (2 at concurrency 2).
+    let gens = generate_requests(&s);
+    assert!(gens <= posts + 3 * 2, "{gens} generation requests for {posts} posts");
+    // No stray temp files.
+    for (p, _) in ctx.all_output_bytes() {
+        assert!(!p.file_name().unwrap().to_string_lossy().starts_with(".tmp-"), "{}", p.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_model_is_dropped_before_anything_is_sent() {
+    let s = server().await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    let cfg = gemini_config(&s.base_url(), "").replace(
+        r#"summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]"#,
+        r#"summary_models = ["gemini-1.5-flash"]"#,
+    );
+    ctx.config(&cfg);
+    ctx.post("a", Some("一面"), &[]);
+    let out = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("gemini-1.5-flash"));
+    assert_eq!(generate_requests(&s), 0);
+    let _ = Limits::default();
+}
