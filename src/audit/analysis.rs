@@ -235,7 +235,7 @@ fn pool_label((provider, project, model): Pool) -> String {
 
 /// `9000` → `9s`, `45838` → `45.8s`.
 fn secs(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{:.1}s", ms as f64 / 1000.0)
@@ -309,16 +309,17 @@ fn quota_exhausted(pools: &BTreeMap<Pool, Vec<&Event>>) -> Vec<Finding> {
         let limit = ev
             .rec
             .quota_value
-            .map(|v| format!(", limit {v} a day"))
+            .map(|v| format!("; limit {v} a day"))
             .unwrap_or_default();
+        let (provider, project, model) = *p;
+        let what = format!("{model} ({provider}, project {project}{limit})");
         let arrived = ev.at.and_then(|t| {
             t.checked_add(SignedDuration::from_millis(ev.rec.latency_ms as i64))
                 .ok()
         });
         let message = match arrived.and_then(|t| Some((t, next_pacific_midnight(t)?))) {
             Some((at, reset)) => format!(
-                "The per-day quota of {}{limit} ran out at {}; work on it waits for the reset at {} ({}).",
-                pool_label(*p),
+                "{what} is out of its per-day quota (last refusal at {}); work on it waits for the reset at {} ({}).",
                 at.to_zoned_datetime(PACIFIC.clone())
                     .strftime("%Y-%m-%d %H:%M %Z"),
                 reset
@@ -327,9 +328,8 @@ fn quota_exhausted(pools: &BTreeMap<Pool, Vec<&Event>>) -> Vec<Finding> {
                 reset.strftime("%Y-%m-%d %H:%M UTC"),
             ),
             None => format!(
-                "The per-day quota of {}{limit} ran out; it comes back at the next midnight Pacific time \
-                 (08:00 UTC, 07:00 UTC in summer). The log has no times, so which midnight is unknown.",
-                pool_label(*p)
+                "{what} is out of its per-day quota; it comes back at the next midnight Pacific time \
+                 (08:00 UTC, 07:00 UTC in summer). The log has no times, so which midnight is unknown."
             ),
         };
         out.push(Finding::new("quota_exhausted", message));

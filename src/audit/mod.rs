@@ -259,8 +259,9 @@ pub fn build(
     by_model.values_mut().for_each(Counts::finish);
     totals.finish();
 
-    let mut findings = analysis::findings(&analysis, &filtered, prices);
-    findings.extend(extra_findings);
+    // What the caller knows (a legacy log's lost work) comes first: it is the headline.
+    let mut findings = extra_findings;
+    findings.extend(analysis::findings(&analysis, &filtered, prices));
     Report {
         since: since.map(|d| d.to_string()),
         until: until.map(|d| d.to_string()),

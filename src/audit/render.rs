@@ -6,15 +6,15 @@ use crate::provider::Outcome;
 /// Outcome columns: the table hides those that are zero throughout; CSV keeps them all.
 const OUTCOME_COLUMNS: [(Outcome, &str, &str); 10] = [
     (Outcome::Ok, "ok", "ok"),
-    (Outcome::RateLimited, "rate_limited", "rate/min"),
-    (Outcome::QuotaExhausted, "quota_exhausted", "quota/day"),
-    (Outcome::ModelNotFound, "model_not_found", "no model"),
-    (Outcome::KeyRejected, "key_rejected", "key rejected"),
-    (Outcome::ServerError, "server_error", "server err"),
+    (Outcome::RateLimited, "rate_limited", "429/min"),
+    (Outcome::QuotaExhausted, "quota_exhausted", "429/day"),
+    (Outcome::ModelNotFound, "model_not_found", "404"),
+    (Outcome::KeyRejected, "key_rejected", "key rej"),
+    (Outcome::ServerError, "server_error", "server"),
     (Outcome::Timeout, "timeout", "timeout"),
     (Outcome::Blocked, "blocked", "blocked"),
-    (Outcome::BadOutput, "bad_output", "bad output"),
-    (Outcome::BadRequest, "bad_request", "bad request"),
+    (Outcome::BadOutput, "bad_output", "bad out"),
+    (Outcome::BadRequest, "bad_request", "bad req"),
 ];
 
 fn cost(c: &Counts) -> String {
@@ -106,10 +106,10 @@ fn grid(report: &Report) -> String {
     }
     columns.extend([
         num("wasted", &|c| c.wasted.to_string()),
-        num("prompt tok", &|c| c.prompt_tokens.to_string()),
-        num("output tok", &|c| c.output_tokens.to_string()),
-        num("thinking tok", &|c| c.thinking_tokens.to_string()),
-        num("cost USD", &cost),
+        num("prompt", &|c| c.prompt_tokens.to_string()),
+        num("output", &|c| c.output_tokens.to_string()),
+        num("thinking", &|c| c.thinking_tokens.to_string()),
+        num("cost $", &cost),
     ]);
 
     let widths: Vec<usize> = columns
