@@ -76,6 +76,23 @@ fn seed_log_figures() {
         .map(|row| (row["quota_exhausted"].as_u64(), row["key"].as_str()))
         .collect();
     assert_eq!(quota_values, [(Some(5), Some("key#1"))]);
+    let refusals = json["quota_refusals"].as_array().unwrap();
+    assert_eq!(refusals.len(), 1);
+    assert_eq!(refusals[0]["model"], "gemini-2.5-flash-lite");
+    assert_eq!(refusals[0]["outcome"], "quota_exhausted");
+    assert_eq!(
+        refusals[0]["quota_id"],
+        "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+    );
+    assert_eq!(refusals[0]["quota_value"], 20);
+    assert_eq!(refusals[0]["count"], 5);
+    assert_eq!(
+        (
+            refusals[0]["retry_delay_ms_min"].as_u64(),
+            refusals[0]["retry_delay_ms_max"].as_u64()
+        ),
+        (Some(2000), Some(59000))
+    );
 
     let found = codes(&r);
     for code in [

@@ -167,6 +167,22 @@ pub struct Row {
 /// The model column of ListModels calls, which name no model.
 pub const LIST_MODELS: &str = "(list models)";
 
+/// The 429s of one pool and quota: which limit the server enforced, and what delay it quoted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuotaRefusal {
+    pub provider: String,
+    pub project: String,
+    pub model: String,
+    /// `rate_limited` (per minute) or `quota_exhausted` (per day).
+    pub outcome: String,
+    pub quota_id: Option<String>,
+    /// The limit the server named (`quotaValue`).
+    pub quota_value: Option<u64>,
+    pub count: u64,
+    pub retry_delay_ms_min: Option<u64>,
+    pub retry_delay_ms_max: Option<u64>,
+}
+
 /// The audit of a set of attempts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -183,6 +199,8 @@ pub struct Report {
     pub by_model: BTreeMap<String, Counts>,
     pub rows: Vec<Row>,
     pub totals: Counts,
+    /// Every 429, grouped by pool and quota.
+    pub quota_refusals: Vec<QuotaRefusal>,
     /// What a legacy log says about each piece of work; empty for postmill ledgers,
     /// whose posts live in the store.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -257,6 +275,7 @@ pub fn build(
         })
         .collect();
     by_model.values_mut().for_each(Counts::finish);
+    let quota_refusals = quota_refusals(filtered.kept.iter().map(|ev| ev.rec));
     totals.finish();
 
     // What the caller knows (a legacy log's lost work) comes first: it is the headline.
@@ -272,9 +291,56 @@ pub fn build(
         by_model,
         rows,
         totals,
+        quota_refusals,
         items: Vec::new(),
         findings,
     }
+}
+
+fn quota_refusals<'a>(records: impl Iterator<Item = &'a AttemptRecord>) -> Vec<QuotaRefusal> {
+    type Group<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<u64>,
+    );
+    let mut groups: BTreeMap<Group, (u64, Option<u64>, Option<u64>)> = BTreeMap::new();
+    for r in records.filter(|r| matches!(r.outcome.as_str(), "rate_limited" | "quota_exhausted")) {
+        let key = (
+            r.provider.as_str(),
+            r.project.as_str(),
+            r.model.as_str(),
+            r.outcome.as_str(),
+            r.quota_id.as_deref(),
+            r.quota_value,
+        );
+        let (count, lo, hi) = groups.entry(key).or_default();
+        *count += 1;
+        if let Some(d) = r.retry_delay_ms {
+            *lo = Some(lo.map_or(d, |l| l.min(d)));
+            *hi = Some(hi.map_or(d, |h| h.max(d)));
+        }
+    }
+    groups
+        .into_iter()
+        .map(
+            |((provider, project, model, outcome, quota_id, quota_value), (count, lo, hi))| {
+                QuotaRefusal {
+                    provider: provider.into(),
+                    project: project.into(),
+                    model: model.into(),
+                    outcome: outcome.into(),
+                    quota_id: quota_id.map(str::to_string),
+                    quota_value,
+                    count,
+                    retry_delay_ms_min: lo,
+                    retry_delay_ms_max: hi,
+                }
+            },
+        )
+        .collect()
 }
 
 fn model_label(rec: &AttemptRecord) -> &str {
