@@ -1,7 +1,10 @@
 //! `postmill audit`: the ledger report, from the store of `--output` or from log files.
 
+use crate::audit;
 use crate::config::Config;
 use crate::error::{CliError, Exit};
+use crate::store::Store;
+use jiff::civil::Date;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -12,12 +15,28 @@ pub enum Format {
 }
 
 pub fn audit(
-    _cfg: &Config,
-    _output: &Path,
-    _since: Option<jiff::civil::Date>,
-    _until: Option<jiff::civil::Date>,
-    _format: Format,
-    _logfiles: &[PathBuf],
+    cfg: &Config,
+    output: &Path,
+    since: Option<Date>,
+    until: Option<Date>,
+    format: Format,
+    logfiles: &[PathBuf],
 ) -> Result<Exit, CliError> {
-    Err(CliError::Usage("audit: not wired yet".into()))
+    let report = if logfiles.is_empty() {
+        let store = Store::open_read_only(output)?;
+        let records = store.attempts().map_err(|e| CliError::Other(e.into()))?;
+        audit::build(&records, &cfg.prices, since, until, Vec::new())
+    } else {
+        audit::audit_files(logfiles, &cfg.prices, since, until).map_err(|e| CliError::Usage(e.to_string()))?
+    };
+    let text = match format {
+        Format::Table => report.to_table(),
+        Format::Json => report.to_json(),
+        Format::Csv => report.to_csv(),
+    };
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(Exit::Done)
 }
