@@ -100,14 +100,14 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     let done = done_posts(&store);
     let pending_work = posts.iter().any(|p| !complete(&done, &output, p));
     if pending_work {
+        validate_models(&chosen, &quota, &ledger, &store, &run_id, &clock, &mut dispatcher).await?;
         // Every post ends in a summary (or combined) request: when all of those pools are
         // known exhausted, nothing can finish today, and nothing is sent.
-        if let Some(reset) = quota.all_exhausted(&chosen.summary_models)
+        if let Some(reset) = quota.all_exhausted(&dispatcher.summary_models)
             && !args.wait
         {
             return finish_deferred(&store, &run_id, &posts, reset);
         }
-        validate_models(&chosen, &quota, &ledger, &run_id, &clock, &mut dispatcher).await?;
     }
 
     let dispatcher = Arc::new(dispatcher);
@@ -202,10 +202,20 @@ async fn validate_models(
     chosen: &Chosen,
     quota: &QuotaEngine,
     ledger: &Ledger,
+    store: &Store,
     run_id: &str,
     clock: &Clock,
     dispatcher: &mut Dispatcher,
 ) -> Result<(), CliError> {
+    // A listing from the last hours is still good: a rerun that can do nothing (every
+    // pool exhausted) must be able to say so without a single request.
+    let cached = store.catalog(chosen.provider.name()).ok().flatten().filter(|(_, at)| {
+        at.parse::<Timestamp>().is_ok_and(|t| clock.now().duration_since(t).as_secs() < CATALOG_FRESH_S)
+    });
+    if let Some((served, _)) = cached {
+        let served: std::collections::BTreeSet<String> = served.into_iter().collect();
+        return apply_validation(chosen, quota, &served, dispatcher);
+    }
     let keys = quota.keys();
     let listings = catalog::list_all(chosen.provider.as_ref(), &keys, clock).await;
     for l in &listings {
@@ -259,9 +269,25 @@ async fn validate_models(
             "cannot validate the configured models: ListModels failed for every key; nothing was sent"
         )));
     };
+    let list: Vec<String> = served.iter().cloned().collect();
+    if let Err(e) = store.save_catalog(chosen.provider.name(), &list, &clock.now().to_string()) {
+        tracing::warn!("cannot cache the model listing: {e}");
+    }
+    apply_validation(chosen, quota, &served, dispatcher)
+}
+
+/// How long a cached ListModels answer is trusted.
+const CATALOG_FRESH_S: i64 = 6 * 3600;
+
+fn apply_validation(
+    chosen: &Chosen,
+    quota: &QuotaEngine,
+    served: &std::collections::BTreeSet<String>,
+    dispatcher: &mut Dispatcher,
+) -> Result<(), CliError> {
     let stages = [
-        catalog::validate(Stage::Ocr, &chosen.ocr_models, &served),
-        catalog::validate(Stage::Summary, &chosen.summary_models, &served),
+        catalog::validate(Stage::Ocr, &chosen.ocr_models, served),
+        catalog::validate(Stage::Summary, &chosen.summary_models, served),
     ];
     for StageModels { stage, kept, dropped } in &stages {
         for (model, why, closest) in dropped {

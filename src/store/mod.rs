@@ -111,6 +111,12 @@ CREATE TABLE IF NOT EXISTS daily_usage (
     requests INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (provider, project, model, day)
 );
+-- The last ListModels answer per provider: a rerun within hours need not ask again.
+CREATE TABLE IF NOT EXISTS catalog (
+    provider  TEXT PRIMARY KEY,
+    served    TEXT NOT NULL,
+    listed_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
     started_at  TEXT NOT NULL,

@@ -115,6 +115,30 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Remembers the models a provider serves (for generation).
+    pub fn save_catalog(&self, provider: &str, served: &[String], listed_at: &str) -> Result<()> {
+        let json = serde_json::to_string(served).expect("strings serialise");
+        self.conn().execute(
+            "INSERT INTO catalog (provider, served, listed_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(provider) DO UPDATE SET served = ?2, listed_at = ?3",
+            params![provider, json, listed_at],
+        )?;
+        Ok(())
+    }
+
+    /// The last listing of a provider: (models, when).
+    pub fn catalog(&self, provider: &str) -> Result<Option<(Vec<String>, String)>> {
+        let conn = self.conn();
+        let row: Option<(String, String)> = conn
+            .query_row("SELECT served, listed_at FROM catalog WHERE provider = ?1", [provider], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(row.and_then(|(json, at)| serde_json::from_str(&json).ok().map(|v| (v, at))))
+    }
+}
+
 /// `gemini/my-project/gemini-2.5-flash`, with `*` for any part; a bare model name matches
 /// that model in every project.
 pub fn pool_matches(filter: &str, provider: &str, project: &str, model: &str) -> bool {

@@ -12,17 +12,24 @@ pub const KEY_B: &str = "AIzaSyTEST-KEY-BRAVO-1111111111111111111";
 pub struct TestContext {
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
+    root: Option<PathBuf>,
 }
 
 impl TestContext {
     pub fn new() -> TestContext {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("inputs")).unwrap();
-        TestContext { dir, env: Vec::new() }
+        TestContext { dir, env: Vec::new(), root: None }
     }
 
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        self.root.as_deref().unwrap_or(self.dir.path())
+    }
+
+    /// The same workspace seen by another context (with other environment variables).
+    pub fn rooted_at(mut self, root: &Path) -> TestContext {
+        self.root = Some(root.to_path_buf());
+        self
     }
     pub fn inputs(&self) -> PathBuf {
         self.root().join("inputs")

@@ -1,0 +1,147 @@
+//! The quota engine end to end: the seed log's scenario replayed against the fake server,
+//! and per-minute refusals whose retryDelay must be honoured.
+
+mod common;
+mod support;
+
+use common::*;
+use std::time::Duration;
+use support::gemini::{FakeGemini, GeminiConfig, Limits};
+
+/// The seed scenario: two keys of ONE project, a fallback list ending in a retired model,
+/// a daily quota that runs out mid-batch.
+fn seed_config(base_url: &str) -> String {
+    format!(
+        r#"provider = "gemini"
+mode = "split"
+concurrency = 2
+[gemini]
+base_url = "{base_url}"
+ocr_models = ["gemini-2.5-flash-lite", "gemini-1.5-flash"]
+summary_models = ["gemini-2.5-flash-lite", "gemini-1.5-flash"]
+request_timeout_s = 5
+[[gemini.keys]]
+name = "first"
+env = "TEST_KEY_A"
+project = "one-project"
+[[gemini.keys]]
+name = "second"
+env = "TEST_KEY_B"
+project = "one-project"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_scenario_defers_instead_of_wasting() {
+    let s = FakeGemini::start(
+        GeminiConfig::default()
+            .key(KEY_A, "first", "one-project")
+            .key(KEY_B, "second", "one-project")
+            .limits("one-project", "gemini-2.5-flash-lite", Limits::default().rpd(3)),
+    )
+    .await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A).env("TEST_KEY_B", KEY_B);
+    ctx.config(&seed_config(&s.base_url()));
+    ctx.post(
+        "meituan",
+        Some(SEED_POST),
+        &[("image_1.jpg", jpeg(1)), ("image_2.jpg", jpeg(2)), ("image_3.jpg", jpeg(3)), ("image_4.jpg", jpeg(4))],
+    );
+    ctx.post("second-post", Some("二面：八股"), &[]);
+
+    let first = ctx.run(&["run", "--no-progress"]);
+    let err = stderr(&first);
+    assert_eq!(code(&first), 75, "{err}");
+    assert_eq!(s.requests_to("gemini-1.5-flash"), 0, "no request to a model ListModels does not list");
+    let refused = s.count_status(429);
+    assert!((1..=2).contains(&refused), "at most one 429 per request in flight (concurrency 2), got {refused}");
+    assert!(err.contains("resume"), "{err}");
+
+    let status = ctx.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(v["resume_at"].is_string(), "{v}");
+    assert_eq!(v["exhausted_pools"][0]["model"], "gemini-2.5-flash-lite");
+    let human = ctx.run(&["status"]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("UTC"));
+
+    // A rerun before the reset sends nothing at all and says when to come back.
+    let before = s.requests().len();
+    let again = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&again), 75, "{}", stderr(&again));
+    assert_eq!(s.requests().len(), before);
+
+    // After the Pacific midnight: everything finishes, nothing finished is redone.
+    s.reset_day();
+    s.set_limits("one-project", "gemini-2.5-flash-lite", Limits::default());
+    let tomorrow = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
+    let ctx2 = ctx_with_now(&ctx, &tomorrow);
+    let last = ctx2.run(&["run", "--no-progress"]);
+    assert_eq!(code(&last), 0, "{}", stderr(&last));
+    let summary: postmill::summary::Summary =
+        serde_json::from_str(&std::fs::read_to_string(ctx.outputs().join("meituan/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary.images.len(), 4);
+    assert!(summary.images.iter().all(|i| i.status == postmill::summary::ImageStatus::Ok));
+    // 4 OCR + 2 summaries succeeded in all; the only refusals were the first run's.
+    let ok = s.requests().iter().filter(|r| r.status == 200 && r.path.contains(":generateContent")).count();
+    assert_eq!(ok, 6);
+    assert_eq!(s.count_status(429), refused);
+    assert_eq!(s.requests_to("gemini-1.5-flash"), 0);
+
+    // The ledger agrees with the server, outcome by outcome.
+    let audit = ctx2.run(&["audit", "--format", "json"]);
+    let a: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let generation = s.requests().iter().filter(|r| r.path.contains(":generateContent")).count() as u64;
+    let listing = s.list_model_requests() as u64;
+    assert_eq!(a["attempts"].as_u64().unwrap(), generation + listing);
+    assert_eq!(a["by_outcome"]["quota_exhausted"].as_u64().unwrap(), refused as u64);
+    assert_eq!(a["by_outcome"]["ok"].as_u64().unwrap(), ok as u64 + listing);
+    assert_eq!(a["wasted"], 0);
+    assert_no_secrets(&ctx, &[&first, &again, &last, &status, &audit]);
+}
+
+fn ctx_with_now(ctx: &TestContext, now: &str) -> TestContext {
+    let mut env = ctx.env.clone();
+    env.push(("POSTMILL_NOW".into(), now.into()));
+    let mut c = TestContext::new();
+    c.env = env;
+    c.rooted_at(ctx.root())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_minute_refusals_are_waited_out() {
+    // The server allows 2 requests per (shortened) 2-second window; postmill has no limit
+    // configured, so it learns from the 429s and their retryDelay.
+    let s = FakeGemini::start(
+        GeminiConfig::default()
+            .key(KEY_A, "first", "p")
+            .minute(Duration::from_secs(2))
+            .limits("p", "gemini-2.5-flash-lite", Limits::default().rpm(2)),
+    )
+    .await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&seed_config(&s.base_url()).replace("mode = \"split\"", "mode = \"combined\"").replace(
+        "[[gemini.keys]]\nname = \"second\"\nenv = \"TEST_KEY_B\"\nproject = \"one-project\"\n",
+        "",
+    ));
+    for i in 0..3 {
+        ctx.post(&format!("p{i}"), Some(&format!("第{i}篇：一面 自我介绍")), &[]);
+    }
+    let out = ctx.run(&["run", "--no-progress", "--concurrency", "1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log: Vec<_> = s.requests().into_iter().filter(|r| r.path.contains(":generateContent")).collect();
+    assert!(log.iter().any(|r| r.status == 429), "the test must provoke a refusal");
+    for (i, r) in log.iter().enumerate().filter(|(_, r)| r.status == 429) {
+        // The server's retryDelay is the time until its window frees; with one request in
+        // flight, the next request must come after it.
+        let next = log.get(i + 1).expect("a retry follows");
+        let window_frees = log
+            .iter()
+            .filter(|x| x.status == 200 && x.at <= r.at)
+            .map(|x| x.at + Duration::from_secs(2))
+            .filter(|t| *t > r.at)
+            .min()
+            .unwrap();
+        assert!(next.at + Duration::from_millis(5) >= window_frees, "request {} came before its retryDelay", i + 1);
+    }
+}
