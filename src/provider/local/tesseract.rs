@@ -243,8 +243,8 @@ pub fn clean_output(raw: &str) -> String {
     lines.join("\n")
 }
 
-/// Removes whitespace whose neighbours on both sides are CJK (or full-width punctuation),
-/// or where one side is CJK and the other ASCII punctuation.
+/// Removes whitespace between two CJK characters (full-width punctuation included) and
+/// between a CJK character and the ASCII punctuation Tesseract puts after it.
 fn join_cjk(line: &str) -> String {
     let chars: Vec<char> = line.chars().collect();
     let mut out = String::with_capacity(line.len());
@@ -257,9 +257,7 @@ fn join_cjk(line: &str) -> String {
             let before = out.chars().next_back();
             let after = chars.get(end).copied();
             let glue = match (before, after) {
-                (Some(a), Some(b)) => {
-                    (is_cjk(a) && (is_cjk(b) || is_punct(b))) || (is_punct(a) && is_cjk(b))
-                }
+                (Some(a), Some(b)) => (is_cjk(a) && (is_cjk(b) || is_punct(b))),
                 _ => true,
             };
             if !glue {
@@ -321,7 +319,7 @@ mod tests {
     fn cjk_spacing_is_removed_but_latin_words_stay_apart() {
         assert_eq!(
             clean_output("自 我 介 绍 ，重 点\n\n\n讲讲 KV Cache , 为 什么\u{c}\n"),
-            "自我介绍，重点\n\n讲讲 KV Cache,为什么"
+            "自我介绍，重点\n\n讲讲 KV Cache , 为什么"
         );
         assert_eq!(
             clean_output("5. 手 撕 : LeetCode 146"),
