@@ -260,7 +260,7 @@ fn join_cjk(line: &str) -> String {
             let before = out.chars().next_back();
             let after = chars.get(end).copied();
             let glue = match (before, after) {
-                (Some(a), Some(b)) => (is_cjk(a) && (is_cjk(b) || is_punct(b))),
+                (Some(a), Some(b)) => is_cjk(a) && (is_cjk(b) || is_punct(b)),
                 _ => true,
             };
             if !glue {
