@@ -2,6 +2,8 @@
 //! (default `../shared/corpus/nowcoder`) and the seed post, and Tesseract over the OCR
 //! fixtures with known text, printing per-post findings, totals and character recall.
 //!
+//! The sample posts with images are read end to end (OCR, then extraction).
+//!
 //! `cargo run --example local_eval [CORPUS_DIR] [--scan]`; `--scan` also prints recall
 //! for other target text heights, the measurement behind `TARGET_TEXT_PX`.
 
@@ -185,6 +187,54 @@ async fn ocr_recall(dir: &Path, scan: bool) {
     }
 }
 
+/// The sample posts with images, end to end: Tesseract on each image, then the extractor.
+async fn image_posts(root: &Path, totals: &mut Totals) {
+    let tesseract = Tesseract {
+        program: "tesseract".into(),
+        languages: "chi_sim+eng".into(),
+        timeout: Duration::from_secs(120),
+    };
+    for (id, company, title, body) in [
+        ("xhs-bytedance-agent-r1", "字节跳动", None, "post.json"),
+        (
+            "xhs-kuaishou-llm-r2",
+            "快手",
+            Some("快手大模型算法二面"),
+            "post.txt",
+        ),
+    ] {
+        let dir = root.join("inputs").join(id);
+        let raw = std::fs::read_to_string(dir.join(body)).unwrap_or_default();
+        let (title, text) = match title {
+            Some(t) => (Some(t.to_string()), raw),
+            None => {
+                let v: serde_json::Value = serde_json::from_str(&raw).unwrap_or_default();
+                (
+                    v["title"].as_str().map(str::to_string),
+                    v["desc"].as_str().unwrap_or("").to_string(),
+                )
+            }
+        };
+        let mut texts = Vec::new();
+        for name in ["image_1.png", "image_2.jpg"] {
+            let bytes = std::fs::read(dir.join("images").join(name)).expect("sample image");
+            texts.push(
+                tesseract
+                    .read(&bytes)
+                    .await
+                    .unwrap_or_else(|e| format!("(OCR failed: {e})")),
+            );
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        report(
+            &format!("inputs/{id} (text + OCR)"),
+            &extract(title.as_deref(), &text, &refs),
+            Some(company),
+            totals,
+        );
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -223,6 +273,7 @@ async fn main() {
         Some("美团"),
         &mut totals,
     );
+    image_posts(root, &mut totals).await;
 
     println!("\nTotals over {} posts:", totals.posts);
     println!("  posts with at least one round: {}", totals.with_rounds);

@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{0}")]
@@ -120,11 +117,7 @@ pub struct ApiKey {
 impl ApiKey {
     pub fn new(name: Option<String>, project: String, secret: String) -> Self {
         let id = name.unwrap_or_else(|| fingerprint(&secret));
-        ApiKey {
-            id,
-            project,
-            secret,
-        }
+        ApiKey { id, project, secret }
     }
     /// The secret, for the request header only.
     pub fn secret(&self) -> &str {
@@ -200,10 +193,8 @@ impl Config {
         };
         let file = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.clone(),
-                    source,
-                })?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|source| ConfigError::Read { path: p.clone(), source })?;
                 toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
                     path: p.clone(),
                     message: e.to_string(),
@@ -225,9 +216,7 @@ impl Config {
     fn build(path: Option<PathBuf>, f: ConfigFile, env: &dyn Env) -> Result<Config, ConfigError> {
         let concurrency = f.concurrency.unwrap_or(4);
         if concurrency == 0 {
-            return Err(ConfigError::Invalid(
-                "concurrency must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
         }
         let gemini = remote(
             "gemini",
@@ -311,11 +300,7 @@ fn remote(
         )));
     }
     Ok(RemoteConfig {
-        base_url: f
-            .base_url
-            .unwrap_or_else(|| base_url.into())
-            .trim_end_matches('/')
-            .into(),
+        base_url: f.base_url.unwrap_or_else(|| base_url.into()).trim_end_matches('/').into(),
         ocr_models,
         summary_models,
         request_timeout: std::time::Duration::from_secs(f.request_timeout_s.unwrap_or(120)),
@@ -347,10 +332,7 @@ mod tests {
 
     #[test]
     fn keys_come_from_env_and_never_show() {
-        let env = MapEnv(HashMap::from([
-            ("K1", "AIzaSECRETSECRETSECRET"),
-            ("GEMINI_API_KEY", "x"),
-        ]));
+        let env = MapEnv(HashMap::from([("K1", "AIzaSECRETSECRETSECRET"), ("GEMINI_API_KEY", "x")]));
         let c = Config::from_toml(
             "[[gemini.keys]]\nname='main'\nenv='K1'\nproject='p1'\n[[gemini.keys]]\nenv='MISSING'\n",
             &env,

@@ -69,3 +69,75 @@ fn seed_post_company_rounds_questions_and_leetcode() {
     assert!(questions.iter().all(|q| !q.text.contains("[话题]")));
     assert!(e.overview.contains("美团"));
 }
+
+mod provider {
+    use postmill::config::LocalConfig;
+    use postmill::provider::local::LocalProvider;
+    use postmill::provider::{Answer, Budget, Call, Failure, OcrText, PostInput, Provider, Task};
+    use std::sync::Arc;
+
+    fn local() -> LocalProvider {
+        LocalProvider::new(&LocalConfig {
+            tesseract: "tesseract".into(),
+            languages: "chi_sim+eng".into(),
+        })
+    }
+
+    fn post() -> Arc<PostInput> {
+        Arc::new(PostInput {
+            post_id: "ks".into(),
+            title: Some("快手大模型算法二面".into()),
+            text: "题目都在图里了，攒人品！".into(),
+            images: vec![],
+        })
+    }
+
+    #[tokio::test]
+    async fn summary_reads_post_text_and_ocr_text() {
+        let ocr = vec![
+            OcrText {
+                file: "image_1.png".into(),
+                text: Some("1. 自我介绍\n2. LoRA和QLoRA的区别\n3. 手撕：LeetCode 146".into()),
+            },
+            OcrText {
+                file: "image_2.png".into(),
+                text: None,
+            },
+        ];
+        let task = Task::Summary { post: post(), ocr };
+        let g = local()
+            .generate(Call {
+                key: None,
+                model: "extractor",
+                task: &task,
+                budget: Budget::default(),
+            })
+            .await
+            .unwrap();
+        let Answer::Summary(e) = g.answer else {
+            panic!("not a summary")
+        };
+        assert_eq!(e.company.as_deref(), Some("快手"));
+        assert_eq!(e.rounds.len(), 1);
+        assert_eq!(e.rounds[0].name, "二面");
+        assert_eq!(e.rounds[0].questions.len(), 3);
+        assert_eq!(e.coding_problems[0].leetcode, Some(146));
+        assert_eq!(g.model_version.as_deref(), Some("extractor"));
+    }
+
+    #[tokio::test]
+    async fn combined_is_a_bad_request() {
+        let task = Task::Combined { post: post() };
+        let err = local()
+            .generate(Call {
+                key: None,
+                model: "extractor",
+                task: &task,
+                budget: Budget::default(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.failure, Failure::BadRequest);
+        assert!(err.message.contains("separately"));
+    }
+}

@@ -24,9 +24,7 @@ pub fn discover(root: &Path) -> Result<(Vec<PostSource>, Vec<Skipped>), std::io:
         ));
     }
     walk(root, &mut posts, &mut skipped)?;
-    posts.sort_by(|a: &PostSource, b| {
-        natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy())
-    });
+    posts.sort_by(|a: &PostSource, b| natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()));
     let mut ids = Allocator::default();
     for p in &mut posts {
         p.safe_id = ids.allocate(&p.id);
@@ -49,32 +47,20 @@ fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
     Ok(v)
 }
 
-fn walk(
-    dir: &Path,
-    posts: &mut Vec<PostSource>,
-    skipped: &mut Vec<Skipped>,
-) -> std::io::Result<()> {
+fn walk(dir: &Path, posts: &mut Vec<PostSource>, skipped: &mut Vec<Skipped>) -> std::io::Result<()> {
     let entries = sorted_entries(dir)?;
     let file_named = |name: &str| {
-        entries
-            .iter()
-            .find(|(p, t)| !t.is_dir() && p.file_name().is_some_and(|n| n == name))
+        entries.iter().find(|(p, t)| !t.is_dir() && p.file_name().is_some_and(|n| n == name))
     };
-    let text = TEXT_FILES
-        .iter()
-        .find_map(|name| file_named(name))
-        .map(|(p, _)| {
-            if p.extension().is_some_and(|e| e == "json") {
-                TextSource::Json(p.clone())
-            } else {
-                TextSource::Plain(p.clone())
-            }
-        });
-    let mut images: Vec<PathBuf> = entries
-        .iter()
-        .filter(|(p, t)| !t.is_dir() && is_image_name(p))
-        .map(|(p, _)| p.clone())
-        .collect();
+    let text = TEXT_FILES.iter().find_map(|name| file_named(name)).map(|(p, _)| {
+        if p.extension().is_some_and(|e| e == "json") {
+            TextSource::Json(p.clone())
+        } else {
+            TextSource::Plain(p.clone())
+        }
+    });
+    let mut images: Vec<PathBuf> =
+        entries.iter().filter(|(p, t)| !t.is_dir() && is_image_name(p)).map(|(p, _)| p.clone()).collect();
     let images_dir = dir.join("images");
     let has_images_dir = entries.iter().any(|(p, t)| t.is_dir() && *p == images_dir);
     if has_images_dir {
@@ -85,25 +71,11 @@ fn walk(
         }
     }
     if text.is_some() || !images.is_empty() {
-        let id = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "post".into());
-        posts.push(PostSource {
-            id,
-            safe_id: String::new(),
-            path: dir.to_path_buf(),
-            url: None,
-            text,
-            images,
-        });
+        let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "post".into());
+        posts.push(PostSource { id, safe_id: String::new(), path: dir.to_path_buf(), url: None, text, images });
         return Ok(());
     }
-    let subdirs: Vec<&PathBuf> = entries
-        .iter()
-        .filter(|(_, t)| t.is_dir())
-        .map(|(p, _)| p)
-        .collect();
+    let subdirs: Vec<&PathBuf> = entries.iter().filter(|(_, t)| t.is_dir()).map(|(p, _)| p).collect();
     if subdirs.is_empty() {
         skipped.push(Skipped {
             path: dir.to_path_buf(),
@@ -119,30 +91,18 @@ fn walk(
 /// Reads and decodes a post's text.
 pub fn load_text(post: &PostSource) -> Result<LoadedText, InputError> {
     let Some(source) = &post.text else {
-        return Ok(LoadedText {
-            title: None,
-            body: String::new(),
-        });
+        return Ok(LoadedText { title: None, body: String::new() });
     };
     let read = |path: &PathBuf| -> Result<String, InputError> {
-        let bytes = fs::read(path).map_err(|source| InputError::Io {
+        let bytes = fs::read(path).map_err(|source| InputError::Io { post: post.id.clone(), path: path.clone(), source })?;
+        decode(&bytes).map(|s| normalize(&s)).map_err(|reason| InputError::Invalid {
             post: post.id.clone(),
             path: path.clone(),
-            source,
-        })?;
-        decode(&bytes)
-            .map(|s| normalize(&s))
-            .map_err(|reason| InputError::Invalid {
-                post: post.id.clone(),
-                path: path.clone(),
-                reason,
-            })
+            reason,
+        })
     };
     match source {
-        TextSource::Inline { title, body } => Ok(LoadedText {
-            title: title.clone(),
-            body: normalize(body),
-        }),
+        TextSource::Inline { title, body } => Ok(LoadedText { title: title.clone(), body: normalize(body) }),
         TextSource::Plain(path) => {
             let body = read(path)?;
             let title = body
@@ -154,57 +114,30 @@ pub fn load_text(post: &PostSource) -> Result<LoadedText, InputError> {
         }
         TextSource::Json(path) => {
             let text = read(path)?;
-            let invalid = |reason: String| InputError::Invalid {
-                post: post.id.clone(),
-                path: path.clone(),
-                reason,
-            };
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| invalid(format!("invalid JSON: {e}")))?;
-            let field = |k: &str| {
-                v.get(k)
-                    .and_then(|x| x.as_str())
-                    .map(str::to_string)
-                    .filter(|s| !s.trim().is_empty())
-            };
+            let invalid = |reason: String| InputError::Invalid { post: post.id.clone(), path: path.clone(), reason };
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(format!("invalid JSON: {e}")))?;
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string).filter(|s| !s.trim().is_empty());
             let title = field("title");
             let body = field("desc").or_else(|| field("content"));
             if title.is_none() && body.is_none() {
-                return Err(invalid(
-                    "post.json has neither `title` nor `desc`/`content`".into(),
-                ));
+                return Err(invalid("post.json has neither `title` nor `desc`/`content`".into()));
             }
-            Ok(LoadedText {
-                title,
-                body: body.unwrap_or_default(),
-            })
+            Ok(LoadedText { title, body: body.unwrap_or_default() })
         }
     }
 }
 
 /// Reads an image and checks that it is one.
 pub fn load_image(post: &PostSource, path: &Path) -> Result<ImageInput, InputError> {
-    let bytes = fs::read(path).map_err(|source| InputError::Io {
-        post: post.id.clone(),
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = fs::read(path).map_err(|source| InputError::Io { post: post.id.clone(), path: path.to_path_buf(), source })?;
     let mime = sniff_mime(&bytes).ok_or_else(|| InputError::Invalid {
         post: post.id.clone(),
         path: path.to_path_buf(),
         reason: "not a JPEG, PNG, WebP or GIF image (by its content)".into(),
     })?;
     let sha256 = hex(&Sha256::digest(&bytes));
-    let file = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(ImageInput {
-        file,
-        mime,
-        bytes: Arc::new(bytes),
-        sha256,
-    })
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(ImageInput { file, mime, bytes: Arc::new(bytes), sha256 })
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -227,15 +160,8 @@ mod tests {
         fs::write(root.join("group/b/1.jpg"), b"x").unwrap();
         fs::create_dir_all(root.join("empty")).unwrap();
         let (posts, skipped) = discover(root).unwrap();
-        assert_eq!(
-            posts.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
-            ["a", "b"]
-        );
-        let names: Vec<_> = posts[0]
-            .images
-            .iter()
-            .map(|p| p.file_name().unwrap().to_str().unwrap())
-            .collect();
+        assert_eq!(posts.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let names: Vec<_> = posts[0].images.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
         assert_eq!(names, ["image_2.png", "image_10.png"]);
         assert_eq!(skipped.len(), 1);
         let t = load_text(&posts[0]).unwrap();

@@ -78,10 +78,7 @@ mod tests {
     fn natural_order() {
         let mut v = vec!["image_10.jpg", "image_2.jpg", "image_1.jpg", "Image_3.png"];
         v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(
-            v,
-            ["image_1.jpg", "image_2.jpg", "Image_3.png", "image_10.jpg"]
-        );
+        assert_eq!(v, ["image_1.jpg", "image_2.jpg", "Image_3.png", "image_10.jpg"]);
     }
 
     #[test]

@@ -55,15 +55,7 @@ pub struct LoadedText {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("post {post}: cannot read {path}: {source}")]
-    Io {
-        post: String,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { post: String, path: PathBuf, source: std::io::Error },
     #[error("post {post}: {path}: {reason}")]
-    Invalid {
-        post: String,
-        path: PathBuf,
-        reason: String,
-    },
+    Invalid { post: String, path: PathBuf, reason: String },
 }

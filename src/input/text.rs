@@ -20,10 +20,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, String> {
 
 /// Normalises what scrapers leave behind: CRLF, no-break spaces, stray BOMs.
 pub fn normalize(s: &str) -> String {
-    s.replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .replace(['\u{a0}', '\u{3000}'], " ")
-        .replace('\u{feff}', "")
+    s.replace("\r\n", "\n").replace('\r', "\n").replace(['\u{a0}', '\u{3000}'], " ").replace('\u{feff}', "")
 }
 
 #[cfg(test)]

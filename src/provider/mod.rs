@@ -83,10 +83,7 @@ pub enum Task {
     /// One image's text.
     Ocr { image: ImageInput },
     /// The summary of text plus images already read.
-    Summary {
-        post: Arc<PostInput>,
-        ocr: Vec<OcrText>,
-    },
+    Summary { post: Arc<PostInput>, ocr: Vec<OcrText> },
 }
 
 impl Task {
@@ -182,13 +179,9 @@ pub enum Failure {
     Timeout,
     Connection,
     /// The prompt or the answer was refused for safety (or a like reason).
-    Blocked {
-        reason: String,
-    },
+    Blocked { reason: String },
     /// The answer was not the JSON asked for; `truncated` when cut at the output limit.
-    BadOutput {
-        truncated: bool,
-    },
+    BadOutput { truncated: bool },
     BadRequest,
     /// A local tool is missing (Tesseract, a language pack): retried on a later run.
     Unavailable,
@@ -248,9 +241,7 @@ impl Failure {
             Failure::RateLimited(_) => Outcome::RateLimited,
             Failure::ModelNotFound => Outcome::ModelNotFound,
             Failure::KeyRejected => Outcome::KeyRejected,
-            Failure::ServerError | Failure::Connection | Failure::Unavailable => {
-                Outcome::ServerError
-            }
+            Failure::ServerError | Failure::Connection | Failure::Unavailable => Outcome::ServerError,
             Failure::Timeout => Outcome::Timeout,
             Failure::Blocked { .. } => Outcome::Blocked,
             Failure::BadOutput { .. } => Outcome::BadOutput,
@@ -273,12 +264,7 @@ pub struct CallError {
 
 impl CallError {
     pub fn new(failure: Failure, http_status: Option<u16>, message: impl Into<String>) -> Self {
-        CallError {
-            failure,
-            http_status,
-            usage: Usage::default(),
-            message: message.into(),
-        }
+        CallError { failure, http_status, usage: Usage::default(), message: message.into() }
     }
 }
 

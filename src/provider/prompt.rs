@@ -33,11 +33,7 @@ pub fn combined(post: &PostInput) -> String {
          per file, `file` exactly as given, `text` all visible text line by line), and use their \
          text as part of the post when you summarise.\n\n{body}",
         n = files.len(),
-        list = if files.is_empty() {
-            "none".to_string()
-        } else {
-            files.join(", ")
-        },
+        list = if files.is_empty() { "none".to_string() } else { files.join(", ") },
         body = post_body(post),
     )
 }
@@ -70,10 +66,7 @@ pub fn image_label(file: &str) -> String {
 
 fn post_body(post: &PostInput) -> String {
     match &post.title {
-        Some(t) => format!(
-            "--- Post title ---\n{t}\n\n--- Post text ---\n{}",
-            post.text
-        ),
+        Some(t) => format!("--- Post title ---\n{t}\n\n--- Post text ---\n{}", post.text),
         None => format!("--- Post text ---\n{}", post.text),
     }
 }

@@ -12,11 +12,7 @@ pub fn render(summary: &Summary) -> String {
     let position = e.position.as_deref().unwrap_or("—");
     let _ = writeln!(out, "- **Company:** {company}");
     let _ = writeln!(out, "- **Position:** {position}");
-    let _ = writeln!(
-        out,
-        "- **Post:** `{}` ({})",
-        summary.post_id, summary.source.path
-    );
+    let _ = writeln!(out, "- **Post:** `{}` ({})", summary.post_id, summary.source.path);
     if let Some(url) = &summary.source.url {
         let _ = writeln!(out, "- **URL:** <{url}>");
     }
@@ -29,13 +25,7 @@ pub fn render(summary: &Summary) -> String {
     for round in &e.rounds {
         let _ = writeln!(out, "\n## {}\n", one_line(&round.name));
         for (i, q) in round.questions.iter().enumerate() {
-            let _ = write!(
-                out,
-                "{}. [{}] {}",
-                i + 1,
-                label(q.category),
-                one_line(&q.text)
-            );
+            let _ = write!(out, "{}. [{}] {}", i + 1, label(q.category), one_line(&q.text));
             if !q.topics.is_empty() {
                 let _ = write!(out, " _({})_", q.topics.join(", "));
             }
@@ -83,11 +73,7 @@ pub fn render(summary: &Summary) -> String {
         }
     }
     let p = &summary.produced_by;
-    let _ = writeln!(
-        out,
-        "\n---\nProduced by {} / {} at {}.",
-        p.provider, p.model, p.at
-    );
+    let _ = writeln!(out, "\n---\nProduced by {} / {} at {}.", p.provider, p.model, p.at);
     out
 }
 

@@ -41,9 +41,7 @@ fn normalize(value: &mut Value) {
                         (None, Some(Value::Array(e))) => e.clone(),
                         _ => return false,
                     };
-                    if let (Some(d), Some(Value::String(name))) =
-                        (v.get("description"), found.first())
-                    {
+                    if let (Some(d), Some(Value::String(name))) = (v.get("description"), found.first()) {
                         notes.push(format!("{name}: {}", d.as_str().unwrap_or_default()));
                     }
                     values.extend(found);

@@ -12,6 +12,9 @@
 // Each test binary and the example use a different subset of this module.
 #![allow(dead_code)]
 
+// Included by path (not `use super::answer`) so the file also compiles inside the example
+// binaries; in the test crate both servers therefore carry their own copy.
+#[allow(clippy::duplicate_mod)]
 #[path = "answer.rs"]
 mod answer;
 
@@ -871,9 +874,7 @@ fn image_bytes(url: &str) -> Result<Vec<u8>, Reply> {
 
 /// The first way `schema` breaks OpenAI's strict mode, worded like the real 400.
 fn strict_problem(schema: &Value, context: &str) -> Option<String> {
-    let Some(map) = schema.as_object() else {
-        return None;
-    };
+    let map = schema.as_object()?;
     if let Some(props) = map.get("properties").and_then(Value::as_object) {
         if map.get("additionalProperties") != Some(&Value::Bool(false)) {
             return Some(format!(

@@ -126,7 +126,10 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
         if line.is_empty() {
             continue;
         }
-        if let Some(name) = round_heading(&line) {
+        let heading = raw.trim_start().starts_with('#');
+        let round =
+            round_heading(&line).or_else(|| heading.then(|| other_round_heading(&line)).flatten());
+        if let Some(name) = round {
             current = Some(round_index(&mut rounds, &name));
             context = None;
             continue;
@@ -139,7 +142,7 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
             current = Some(round_index(&mut rounds, &name));
             context = None;
         }
-        if let Some(kind) = section_heading(&line) {
+        if let Some(kind) = section_heading(&line, heading) {
             context = Some(kind);
             continue;
         }
@@ -157,6 +160,15 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
         }
     }
     rounds.retain(|r| !(r.questions.is_empty() && r.name == DEFAULT_ROUND));
+    // A post told as a story still says which round it was.
+    if rounds.is_empty()
+        && let Some(name) = fallback_round
+    {
+        rounds.push(Round {
+            name,
+            questions: Vec::new(),
+        });
+    }
     Parsed { rounds, prose }
 }
 
@@ -194,6 +206,20 @@ fn round_heading(line: &str) -> Option<String> {
     ROUND_HEADING.captures(line).map(|c| round_name(&c[1]))
 }
 
+/// A Markdown heading naming a round the pattern does not know: `## 人事面`, `## 产品/测试面`.
+fn other_round_heading(line: &str) -> Option<String> {
+    let bare = line.trim_end_matches([':', '：', ' ']);
+    let n = bare.chars().count();
+    if !(2..=8).contains(&n) || !bare.ends_with('面') {
+        return None;
+    }
+    Some(if bare == "人事面" {
+        "HR面".to_string()
+    } else {
+        bare.to_string()
+    })
+}
+
 /// Markdown and bracket decoration around a line: `## `, `**...**`, `【...】`.
 fn strip_markup(line: &str) -> String {
     let line = line.trim().trim_start_matches('#').trim();
@@ -214,12 +240,18 @@ fn strip_markup(line: &str) -> String {
     }
 }
 
-/// A line that only announces the kind of the questions below it: `八股：`, `项目部分`.
-fn section_heading(line: &str) -> Option<Category> {
+/// A line that only announces the kind of the questions below it: `八股：`, `## 项目`,
+/// `项目部分`. A bare `项目拷打` is not one: posts use that as a line of their list.
+fn section_heading(line: &str, markdown_heading: bool) -> Option<Category> {
     let bare = line.trim_end_matches([':', '：', ' ']);
-    let bare = ["部分", "相关", "环节", "问题"]
+    let colon = bare.len() != line.len();
+    let stripped = ["部分", "相关", "环节", "问题"]
         .iter()
         .fold(bare, |b, s| b.strip_suffix(s).unwrap_or(b));
+    if !(markdown_heading || colon || stripped.len() != bare.len()) {
+        return None;
+    }
+    let bare = stripped;
     match bare {
         "八股" | "八股文" | "基础" | "基础知识" => Some(Category::Fundamentals),
         "项目" | "项目拷打" | "实习" | "实习经历" | "项目与实习" => {
@@ -495,11 +527,24 @@ fn find_company(text: &str, is_title: bool) -> Option<String> {
         .chain(title_only)
         .flat_map(|(name, aliases)| {
             aliases.iter().filter_map(|a| {
-                find_word(&lower, a).map(|at| (at, std::cmp::Reverse(a.len()), *name))
+                find_employer(&lower, a).map(|at| (at, std::cmp::Reverse(a.len()), *name))
             })
         })
         .min()
         .map(|(_, _, name)| name.to_string())
+}
+
+/// Where an alias names the company interviewed at: `前字节的员工` (a former employee)
+/// does not.
+fn find_employer(hay_lower: &str, alias: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = find_word(&hay_lower[from..], alias).map(|i| i + from) {
+        if !hay_lower[..at].ends_with(['前', '原']) {
+            return Some(at);
+        }
+        from = at + alias.len();
+    }
+    None
 }
 
 /// The dictionary topics a text mentions, in the order it first mentions them.
@@ -765,6 +810,57 @@ mod tests {
         );
         let names: Vec<&str> = e.rounds.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["二面", "HR面", "一面"]);
+    }
+
+    #[test]
+    fn markdown_round_headings_and_story_posts() {
+        let text = "## 二面\n1. 自我介绍\n2. RAG\n## 人事面\n1. 职业规划\n## 产品/测试面\n1. 怎么测Agent\n";
+        let e = extract(None, text, &[]);
+        let names: Vec<&str> = e.rounds.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["二面", "HR面", "产品/测试面"]);
+        let story = extract(
+            Some("百度秋招二面 面经"),
+            "这位面试官很年轻，主要问了项目。感觉整体还行。",
+            &[],
+        );
+        assert_eq!(
+            story.rounds,
+            [Round {
+                name: "二面".into(),
+                questions: vec![]
+            }]
+        );
+    }
+
+    #[test]
+    fn bare_kind_words_are_questions_not_sections() {
+        let e = extract(
+            None,
+            "项目拷打\nAgent与llm区别？\n八股：\nRedis为什么快？\n",
+            &[],
+        );
+        let got: Vec<(Category, &str)> = e.rounds[0]
+            .questions
+            .iter()
+            .map(|q| (q.category, q.text.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Category::Project, "项目拷打"),
+                (Category::Fundamentals, "Agent与llm区别？"),
+                (Category::Fundamentals, "Redis为什么快？")
+            ]
+        );
+    }
+
+    #[test]
+    fn former_employers_are_not_the_company() {
+        assert_eq!(find_company("面试官是前字节的员工，人很好", false), None);
+        assert_eq!(
+            find_company("前端面试，字节", false).as_deref(),
+            Some("字节跳动")
+        );
     }
 
     #[test]
