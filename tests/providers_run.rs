@@ -1,0 +1,118 @@
+//! The other routes end to end: offline (Tesseract + rules, the default with no key) and
+//! an OpenAI-compatible server with Retry-After and a model listing.
+
+mod common;
+mod support;
+
+use common::*;
+use postmill::summary::{Category, ImageStatus, Summary};
+use std::time::Duration;
+use support::openai::{FakeOpenAi, OpenAiConfig};
+
+fn summary(ctx: &TestContext, id: &str) -> Summary {
+    serde_json::from_str(&std::fs::read_to_string(ctx.outputs().join(id).join("summary.json")).unwrap()).unwrap()
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn offline_by_default_on_the_sample_inputs() {
+    let ctx = TestContext::new();
+    copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inputs"), &ctx.inputs());
+    let out = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let seed = summary(&ctx, "meituan-llm-app-algo");
+    assert_eq!(seed.produced_by.provider, "local");
+    assert_eq!(seed.extract.company.as_deref(), Some("美团"));
+    let rounds: Vec<&str> = seed.extract.rounds.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(rounds, ["一面", "二面"]);
+    let questions: Vec<Category> = seed.extract.rounds.iter().flat_map(|r| r.questions.iter().map(|q| q.category)).collect();
+    assert_eq!(questions.len(), 24);
+    let count = |c| questions.iter().filter(|&&q| q == c).count();
+    assert_eq!(
+        [count(Category::SelfIntro), count(Category::Fundamentals), count(Category::Project), count(Category::Coding)],
+        [2, 5, 15, 2]
+    );
+    assert!(seed.extract.coding_problems.iter().any(|p| p.leetcode == Some(54)));
+    // The rendered screenshots were read by Tesseract.
+    let with_images = summary(&ctx, "xhs-bytedance-agent-r1");
+    assert!(with_images.images.iter().all(|i| i.status == ImageStatus::Ok && i.text.as_deref().is_some_and(|t| !t.is_empty())));
+    assert!(ctx.outputs().join("xhs-bytedance-agent-r1/ocr/image_1.txt").is_file());
+}
+
+#[test]
+fn missing_tesseract_leaves_images_pending_then_a_later_run_reads_them() {
+    let ctx = TestContext::new();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/small-text.png");
+    ctx.post("p", Some("美团一面：自我介绍"), &[("shot.png", std::fs::read(&fixture).unwrap())]);
+    ctx.config("[local]\ntesseract = \"/nonexistent/tesseract\"\n");
+    let first = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let s = summary(&ctx, "p");
+    assert_eq!(s.images[0].status, ImageStatus::Pending);
+    assert!(s.images[0].error.as_deref().unwrap().contains("tesseract-ocr-chi-sim"), "{:?}", s.images[0].error);
+    assert_eq!(s.extract.company.as_deref(), Some("美团"));
+
+    ctx.config("");
+    let second = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let s = summary(&ctx, "p");
+    assert_eq!(s.images[0].status, ImageStatus::Ok);
+    assert!(ctx.outputs().join("p/ocr/shot.txt").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_compatible_batch_honours_retry_after_and_the_listing() {
+    let server = FakeOpenAi::start(
+        OpenAiConfig::default()
+            .key("sk-test-openai-key-000000", "team", "acct")
+            .models(["qwen-vl-plus"])
+            .rpm("qwen-vl-plus", 2)
+            .minute(Duration::from_secs(2)),
+    )
+    .await;
+    let ctx = TestContext::new().env("TEST_OPENAI", "sk-test-openai-key-000000");
+    ctx.config(&format!(
+        r#"provider = "openai"
+mode = "combined"
+concurrency = 2
+[openai]
+base_url = "{}"
+ocr_models = ["qwen-vl-plus"]
+summary_models = ["not-served-anywhere", "qwen-vl-plus"]
+[[openai.keys]]
+name = "team"
+env = "TEST_OPENAI"
+project = "acct"
+"#,
+        server.base_url()
+    ));
+    for i in 0..3 {
+        ctx.post(&format!("p{i}"), Some(&format!("第{i}篇 一面：自我介绍")), &[("1.png", png(i as u8))]);
+    }
+    let out = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(server.count_status(429) >= 1, "the test must provoke a Retry-After");
+    assert!(server.early_requests().is_empty(), "a request came before its Retry-After");
+    assert_eq!(server.requests_to("not-served-anywhere"), 0);
+    for i in 0..3 {
+        let s = summary(&ctx, &format!("p{i}"));
+        assert_eq!(s.produced_by.provider, "openai");
+        assert_eq!(s.images[0].status, ImageStatus::Ok);
+    }
+    let audit = ctx.run(&["audit", "--format", "json"]);
+    assert!(!String::from_utf8_lossy(&audit.stdout).contains("sk-test"));
+    for (p, b) in ctx.all_output_bytes() {
+        assert!(!String::from_utf8_lossy(&b).contains("sk-test-openai"), "{}", p.display());
+    }
+}
