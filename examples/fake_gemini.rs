@@ -21,15 +21,11 @@ fn usage(problem: &str) -> ! {
 }
 
 fn split<'a>(value: &'a str, sep: char, what: &str) -> (&'a str, &'a str) {
-    value
-        .split_once(sep)
-        .unwrap_or_else(|| usage(&format!("expected {what}, got {value:?}")))
+    value.split_once(sep).unwrap_or_else(|| usage(&format!("expected {what}, got {value:?}")))
 }
 
 fn number<T: std::str::FromStr>(value: &str) -> T {
-    value
-        .parse()
-        .unwrap_or_else(|_| usage(&format!("not a number: {value:?}")))
+    value.parse().unwrap_or_else(|_| usage(&format!("not a number: {value:?}")))
 }
 
 fn fault(kind: &str) -> Fault {
@@ -54,9 +50,7 @@ fn parse(args: Vec<String>) -> (GeminiConfig, Vec<(String, Fault)>) {
     let mut faults = Vec::new();
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         match flag.as_str() {
             "--port" => config = config.port(number(&value)),
             "--key" | "--leaked-key" | "--suspended-key" => {
@@ -73,13 +67,10 @@ fn parse(args: Vec<String>) -> (GeminiConfig, Vec<(String, Fault)>) {
                 let (pool, n) = split(&value, '=', "[project/]model=N");
                 let (project, model) = pool.split_once('/').unwrap_or(("*", pool));
                 let id = (project.to_string(), model.to_string());
-                let index = limits
-                    .iter()
-                    .position(|(k, _)| *k == id)
-                    .unwrap_or_else(|| {
-                        limits.push((id, Limits::default()));
-                        limits.len() - 1
-                    });
+                let index = limits.iter().position(|(k, _)| *k == id).unwrap_or_else(|| {
+                    limits.push((id, Limits::default()));
+                    limits.len() - 1
+                });
                 let entry = &mut limits[index].1;
                 *entry = match flag.as_str() {
                     "--rpm" => entry.rpm(number(n)),

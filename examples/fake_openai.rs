@@ -21,15 +21,11 @@ fn usage(problem: &str) -> ! {
 }
 
 fn split<'a>(value: &'a str, sep: char, what: &str) -> (&'a str, &'a str) {
-    value
-        .split_once(sep)
-        .unwrap_or_else(|| usage(&format!("expected {what}, got {value:?}")))
+    value.split_once(sep).unwrap_or_else(|| usage(&format!("expected {what}, got {value:?}")))
 }
 
 fn number<T: std::str::FromStr>(value: &str) -> T {
-    value
-        .parse()
-        .unwrap_or_else(|_| usage(&format!("not a number: {value:?}")))
+    value.parse().unwrap_or_else(|_| usage(&format!("not a number: {value:?}")))
 }
 
 fn parse(args: Vec<String>) -> OpenAiConfig {
@@ -40,9 +36,7 @@ fn parse(args: Vec<String>) -> OpenAiConfig {
             "--no-models-endpoint" => config = config.list_models(false),
             "--no-json-schema" => config = config.json_schema(false),
             _ => {
-                let value = args
-                    .next()
-                    .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+                let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
                 config = match flag.as_str() {
                     "--port" => config.port(number(&value)),
                     "--key" => {

@@ -8,9 +8,7 @@
 //! for other target text heights, the measurement behind `TARGET_TEXT_PX`.
 
 use postmill::provider::local::extractor::extract;
-use postmill::provider::local::tesseract::{
-    TARGET_TEXT_PX, Tesseract, char_recall, decode_gray, text_height,
-};
+use postmill::provider::local::tesseract::{TARGET_TEXT_PX, Tesseract, char_recall, decode_gray, text_height};
 use postmill::summary::{Category, Extract};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,11 +55,7 @@ struct Totals {
 
 fn report(label: &str, e: &Extract, expected: Option<&str>, totals: &mut Totals) {
     let questions: Vec<_> = e.rounds.iter().flat_map(|r| &r.questions).collect();
-    let rounds: Vec<String> = e
-        .rounds
-        .iter()
-        .map(|r| format!("{}:{}", r.name, r.questions.len()))
-        .collect();
+    let rounds: Vec<String> = e.rounds.iter().map(|r| format!("{}:{}", r.name, r.questions.len())).collect();
     let mut by_cat = Vec::new();
     for c in [
         Category::SelfIntro,
@@ -91,12 +85,7 @@ fn report(label: &str, e: &Extract, expected: Option<&str>, totals: &mut Totals)
         expected.unwrap_or("none"),
         e.position.as_deref().unwrap_or("-")
     );
-    println!(
-        "  rounds=[{}]  questions={} [{}]",
-        rounds.join(", "),
-        questions.len(),
-        by_cat.join(" ")
-    );
+    println!("  rounds=[{}]  questions={} [{}]", rounds.join(", "), questions.len(), by_cat.join(" "));
     println!(
         "  coding=[{}]  topics={}  tips/advice/exp={}/{}/{}",
         coding.join("; "),
@@ -110,19 +99,13 @@ fn report(label: &str, e: &Extract, expected: Option<&str>, totals: &mut Totals)
     totals.rounds += e.rounds.len();
     totals.questions += questions.len();
     totals.coding += e.coding_problems.len();
-    totals.leetcode += e
-        .coding_problems
-        .iter()
-        .filter(|p| p.leetcode.is_some())
-        .count();
+    totals.leetcode += e.coding_problems.iter().filter(|p| p.leetcode.is_some()).count();
     if let Some(want) = expected {
         totals.named += 1;
         if e.company.as_deref() == Some(want) {
             totals.company_right += 1;
         } else {
-            totals
-                .company_wrong
-                .push(format!("{label}: {:?}", e.company));
+            totals.company_wrong.push(format!("{label}: {:?}", e.company));
         }
     }
 }
@@ -132,36 +115,21 @@ fn run_post(path: &Path, label: &str, expected: Option<&str>, totals: &mut Total
         eprintln!("skipping {}: unreadable", path.display());
         return;
     };
-    let title = text
-        .lines()
-        .map(|l| l.trim().trim_start_matches('#').trim())
-        .find(|l| !l.is_empty())
-        .map(str::to_string);
+    let title =
+        text.lines().map(|l| l.trim().trim_start_matches('#').trim()).find(|l| !l.is_empty()).map(str::to_string);
     let e = extract(title.as_deref(), &text, &[]);
     report(label, &e, expected, totals);
 }
 
 async fn ocr_recall(dir: &Path, scan: bool) {
-    let tesseract = Tesseract {
-        program: "tesseract".into(),
-        languages: "chi_sim+eng".into(),
-        timeout: Duration::from_secs(120),
-    };
-    let mut images: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    images
-        .retain(|p| p.extension().is_some_and(|e| e != "txt") && p.with_extension("txt").exists());
+    let tesseract =
+        Tesseract { program: "tesseract".into(), languages: "chi_sim+eng".into(), timeout: Duration::from_secs(120) };
+    let mut images: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    images.retain(|p| p.extension().is_some_and(|e| e != "txt") && p.with_extension("txt").exists());
     images.sort();
-    let targets: &[f32] = if scan {
-        &[16.0, 20.0, 24.0, 30.0, 36.0, 42.0, 56.0]
-    } else {
-        &[TARGET_TEXT_PX]
-    };
-    println!(
-        "\nOCR character recall ({}; target text height {TARGET_TEXT_PX} px)",
-        dir.display()
-    );
+    let targets: &[f32] = if scan { &[16.0, 20.0, 24.0, 30.0, 36.0, 42.0, 56.0] } else { &[TARGET_TEXT_PX] };
+    println!("\nOCR character recall ({}; target text height {TARGET_TEXT_PX} px)", dir.display());
     for image in images {
         let bytes = std::fs::read(&image).expect("fixture image");
         let expected = std::fs::read_to_string(image.with_extension("txt")).expect("fixture text");
@@ -172,11 +140,7 @@ async fn ocr_recall(dir: &Path, scan: bool) {
                 Ok(got) => format!("{:.3}", char_recall(&expected, &got)),
                 Err(e) => format!("error: {e}"),
             };
-            row.push(if scan {
-                format!("{target}px={recall}")
-            } else {
-                recall
-            });
+            row.push(if scan { format!("{target}px={recall}") } else { recall });
         }
         let name = image.file_name().unwrap_or_default().to_string_lossy();
         println!(
@@ -189,19 +153,11 @@ async fn ocr_recall(dir: &Path, scan: bool) {
 
 /// The sample posts with images, end to end: Tesseract on each image, then the extractor.
 async fn image_posts(root: &Path, totals: &mut Totals) {
-    let tesseract = Tesseract {
-        program: "tesseract".into(),
-        languages: "chi_sim+eng".into(),
-        timeout: Duration::from_secs(120),
-    };
+    let tesseract =
+        Tesseract { program: "tesseract".into(), languages: "chi_sim+eng".into(), timeout: Duration::from_secs(120) };
     for (id, company, title, body) in [
         ("xhs-bytedance-agent-r1", "字节跳动", None, "post.json"),
-        (
-            "xhs-kuaishou-llm-r2",
-            "快手",
-            Some("快手大模型算法二面"),
-            "post.txt",
-        ),
+        ("xhs-kuaishou-llm-r2", "快手", Some("快手大模型算法二面"), "post.txt"),
     ] {
         let dir = root.join("inputs").join(id);
         let raw = std::fs::read_to_string(dir.join(body)).unwrap_or_default();
@@ -209,29 +165,16 @@ async fn image_posts(root: &Path, totals: &mut Totals) {
             Some(t) => (Some(t.to_string()), raw),
             None => {
                 let v: serde_json::Value = serde_json::from_str(&raw).unwrap_or_default();
-                (
-                    v["title"].as_str().map(str::to_string),
-                    v["desc"].as_str().unwrap_or("").to_string(),
-                )
+                (v["title"].as_str().map(str::to_string), v["desc"].as_str().unwrap_or("").to_string())
             }
         };
         let mut texts = Vec::new();
         for name in ["image_1.png", "image_2.jpg"] {
             let bytes = std::fs::read(dir.join("images").join(name)).expect("sample image");
-            texts.push(
-                tesseract
-                    .read(&bytes)
-                    .await
-                    .unwrap_or_else(|e| format!("(OCR failed: {e})")),
-            );
+            texts.push(tesseract.read(&bytes).await.unwrap_or_else(|e| format!("(OCR failed: {e})")));
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        report(
-            &format!("inputs/{id} (text + OCR)"),
-            &extract(title.as_deref(), &text, &refs),
-            Some(company),
-            totals,
-        );
+        report(&format!("inputs/{id} (text + OCR)"), &extract(title.as_deref(), &text, &refs), Some(company), totals);
     }
 }
 
@@ -247,25 +190,12 @@ async fn main() {
 
     let mut totals = Totals::default();
     let mut folders: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.join("post.md").exists())
-                .collect()
-        })
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("post.md").exists()).collect())
         .unwrap_or_else(|e| panic!("cannot read corpus {}: {e}", corpus.display()));
     folders.sort();
     for folder in &folders {
-        let name = folder
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        run_post(
-            &folder.join("post.md"),
-            &name,
-            expected_company(&name),
-            &mut totals,
-        );
+        let name = folder.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        run_post(&folder.join("post.md"), &name, expected_company(&name), &mut totals);
     }
     run_post(
         &root.join("inputs/meituan-llm-app-algo/post.md"),
@@ -281,10 +211,7 @@ async fn main() {
         "  rounds: {}  questions: {}  coding problems: {} ({} with a LeetCode number)",
         totals.rounds, totals.questions, totals.coding, totals.leetcode
     );
-    println!(
-        "  company right on {}/{} posts that name one",
-        totals.company_right, totals.named
-    );
+    println!("  company right on {}/{} posts that name one", totals.company_right, totals.named);
     for miss in &totals.company_wrong {
         println!("    miss: {miss}");
     }

@@ -193,12 +193,10 @@ impl Config {
         };
         let file = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|source| ConfigError::Read { path: p.clone(), source })?;
-                toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
-                    path: p.clone(),
-                    message: e.to_string(),
-                })?
+                let text =
+                    std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+                toml::from_str::<ConfigFile>(&text)
+                    .map_err(|e| ConfigError::Parse { path: p.clone(), message: e.to_string() })?
             }
             None => ConfigFile::default(),
         };
@@ -206,10 +204,8 @@ impl Config {
     }
 
     pub fn from_toml(text: &str, env: &dyn Env) -> Result<Config, ConfigError> {
-        let file = toml::from_str::<ConfigFile>(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("<inline>"),
-            message: e.to_string(),
-        })?;
+        let file = toml::from_str::<ConfigFile>(text)
+            .map_err(|e| ConfigError::Parse { path: PathBuf::from("<inline>"), message: e.to_string() })?;
         Self::build(None, file, env)
     }
 

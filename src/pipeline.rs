@@ -77,7 +77,15 @@ impl Pipeline {
         inline_budget_bytes: u64,
         retry_failed: bool,
     ) -> Pipeline {
-        Pipeline { store, dispatcher, output, mode, inline_budget_bytes, retry_failed, ocr_cells: Mutex::new(HashMap::new()) }
+        Pipeline {
+            store,
+            dispatcher,
+            output,
+            mode,
+            inline_budget_bytes,
+            retry_failed,
+            ocr_cells: Mutex::new(HashMap::new()),
+        }
     }
 
     fn provider_name(&self) -> &'static str {
@@ -94,7 +102,8 @@ impl Pipeline {
             PostOutcome::Interrupted => (PostState::Pending, None, None),
         };
         let path = src.path.display().to_string();
-        if let Err(e) = self.store.upsert_post(&src.id, &src.safe_id, &path, state, error.as_deref(), resume.as_deref()) {
+        if let Err(e) = self.store.upsert_post(&src.id, &src.safe_id, &path, state, error.as_deref(), resume.as_deref())
+        {
             tracing::error!(post = %src.id, "cannot record the post's state: {e}");
         }
         outcome
@@ -110,18 +119,32 @@ impl Pipeline {
         for path in &src.images {
             match input::load_image(src, path) {
                 Ok(img) => {
-                    entries.push(ImageEntry { file: img.file.clone(), status: ImageStatus::Pending, text: None, error: None });
+                    entries.push(ImageEntry {
+                        file: img.file.clone(),
+                        status: ImageStatus::Pending,
+                        text: None,
+                        error: None,
+                    });
                     images.push(img);
                 }
                 Err(e) => {
                     tracing::warn!("{e}");
                     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    entries.push(ImageEntry { file, status: ImageStatus::Failed, text: None, error: Some(e.to_string()) });
+                    entries.push(ImageEntry {
+                        file,
+                        status: ImageStatus::Failed,
+                        text: None,
+                        error: Some(e.to_string()),
+                    });
                 }
             }
         }
         if text.body.trim().is_empty() && text.title.is_none() && images.is_empty() {
-            let why = if src.images.is_empty() { "its text is empty" } else { "its text is empty and no image could be read" };
+            let why = if src.images.is_empty() {
+                "its text is empty"
+            } else {
+                "its text is empty and no image could be read"
+            };
             return PostOutcome::Failed(format!("post {}: {why}", src.id));
         }
         let post = Arc::new(PostInput { post_id: src.id.clone(), title: text.title, text: text.body, images });

@@ -8,19 +8,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
 }
 
 fn seed() -> Report {
-    audit::audit_files(
-        &[fixture("legacy/xhs-gemini-run.log")],
-        &BTreeMap::new(),
-        None,
-        None,
-    )
-    .unwrap()
+    audit::audit_files(&[fixture("legacy/xhs-gemini-run.log")], &BTreeMap::new(), None, None).unwrap()
 }
 
 fn ledger(
@@ -32,13 +24,7 @@ fn ledger(
 }
 
 fn lite_price() -> BTreeMap<String, Price> {
-    BTreeMap::from([(
-        "gemini-2.5-flash-lite".to_string(),
-        Price {
-            input: 0.10,
-            output: 0.40,
-        },
-    )])
+    BTreeMap::from([("gemini-2.5-flash-lite".to_string(), Price { input: 0.10, output: 0.40 })])
 }
 
 fn codes(r: &Report) -> Vec<&str> {
@@ -80,17 +66,11 @@ fn seed_log_figures() {
     assert_eq!(refusals.len(), 1);
     assert_eq!(refusals[0]["model"], "gemini-2.5-flash-lite");
     assert_eq!(refusals[0]["outcome"], "quota_exhausted");
-    assert_eq!(
-        refusals[0]["quota_id"],
-        "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
-    );
+    assert_eq!(refusals[0]["quota_id"], "GenerateRequestsPerDayPerProjectPerModel-FreeTier");
     assert_eq!(refusals[0]["quota_value"], 20);
     assert_eq!(refusals[0]["count"], 5);
     assert_eq!(
-        (
-            refusals[0]["retry_delay_ms_min"].as_u64(),
-            refusals[0]["retry_delay_ms_max"].as_u64()
-        ),
+        (refusals[0]["retry_delay_ms_min"].as_u64(), refusals[0]["retry_delay_ms_max"].as_u64()),
         (Some(2000), Some(59000))
     );
 
@@ -141,15 +121,9 @@ fn ledger_figures() {
     let r = ledger(&lite_price(), None, None);
     // 25 records; the torn last line is skipped.
     assert_eq!(r.attempts, 25);
-    for outcome in [
-        "key_rejected",
-        "server_error",
-        "timeout",
-        "blocked",
-        "bad_output",
-        "bad_request",
-        "model_not_found",
-    ] {
+    for outcome in
+        ["key_rejected", "server_error", "timeout", "blocked", "bad_output", "bad_request", "model_not_found"]
+    {
         assert_eq!(r.by_outcome[outcome], 1, "{outcome}");
     }
     assert_eq!(r.by_outcome["ok"], 10);
@@ -166,12 +140,8 @@ fn ledger_figures() {
     assert_eq!(r.wasted_by_reason["model_not_found"], 1);
 
     // Pacific days: 05:00Z on the 28th is the evening of the 27th in Los Angeles.
-    let days: std::collections::BTreeSet<_> =
-        r.rows.iter().filter_map(|row| row.day.as_deref()).collect();
-    assert_eq!(
-        days.into_iter().collect::<Vec<_>>(),
-        ["2026-11-27", "2026-11-28", "2026-11-29"]
-    );
+    let days: std::collections::BTreeSet<_> = r.rows.iter().filter_map(|row| row.day.as_deref()).collect();
+    assert_eq!(days.into_iter().collect::<Vec<_>>(), ["2026-11-27", "2026-11-28", "2026-11-29"]);
 
     let found = codes(&r);
     for code in [
@@ -186,41 +156,17 @@ fn ledger_figures() {
     ] {
         assert!(found.contains(&code), "missing finding {code}: {found:?}");
     }
-    let reset = &r
-        .findings
-        .iter()
-        .find(|f| f.code == "quota_exhausted")
-        .unwrap()
-        .message;
-    assert!(
-        reset.contains("2026-11-30 00:00 PST (2026-11-30 08:00 UTC)"),
-        "{reset}"
-    );
-    assert!(
-        reset.contains("gemini-2.5-flash (gemini, project p2"),
-        "{reset}"
-    );
-    let rotation = &r
-        .findings
-        .iter()
-        .find(|f| f.code == "same_project_rotation")
-        .unwrap()
-        .message;
-    assert!(
-        rotation.contains("main, second of project p1"),
-        "{rotation}"
-    );
+    let reset = &r.findings.iter().find(|f| f.code == "quota_exhausted").unwrap().message;
+    assert!(reset.contains("2026-11-30 00:00 PST (2026-11-30 08:00 UTC)"), "{reset}");
+    assert!(reset.contains("gemini-2.5-flash (gemini, project p2"), "{reset}");
+    let rotation = &r.findings.iter().find(|f| f.code == "same_project_rotation").unwrap().message;
+    assert!(rotation.contains("main, second of project p1"), "{rotation}");
 }
 
 #[test]
 fn ledger_costs_with_and_without_prices() {
     let unpriced = ledger(&BTreeMap::new(), None, None);
-    assert!(
-        unpriced
-            .rows
-            .iter()
-            .all(|row| row.counts.cost_usd.is_none())
-    );
+    assert!(unpriced.rows.iter().all(|row| row.counts.cost_usd.is_none()));
     assert_eq!(unpriced.totals.cost_usd, None);
 
     let partly = ledger(&lite_price(), None, None);
@@ -234,23 +180,10 @@ fn ledger_costs_with_and_without_prices() {
 
     // Thinking tokens are billed at the output price.
     let mut both = lite_price();
-    both.insert(
-        "gemini-2.5-flash".into(),
-        Price {
-            input: 0.30,
-            output: 2.50,
-        },
-    );
+    both.insert("gemini-2.5-flash".into(), Price { input: 0.30, output: 2.50 });
     let full = ledger(&both, None, None);
     let flash = &full.by_model["gemini-2.5-flash"];
-    assert_eq!(
-        (
-            flash.prompt_tokens,
-            flash.output_tokens,
-            flash.thinking_tokens
-        ),
-        (3800, 1100, 1200)
-    );
+    assert_eq!((flash.prompt_tokens, flash.output_tokens, flash.thinking_tokens), (3800, 1100, 1200));
     // (3800 × 0.30 + (1100 + 1200) × 2.50) / 1e6
     assert_eq!(flash.cost_usd, Some(0.00689));
     assert!(!codes(&full).contains(&"cost_unknown"));
@@ -258,37 +191,20 @@ fn ledger_costs_with_and_without_prices() {
 
 #[test]
 fn ledger_since_until_keep_pacific_days() {
-    let day29 = ledger(
-        &lite_price(),
-        Some(date(2026, 11, 29)),
-        Some(date(2026, 11, 29)),
-    );
+    let day29 = ledger(&lite_price(), Some(date(2026, 11, 29)), Some(date(2026, 11, 29)));
     assert_eq!(day29.attempts, 5);
-    assert!(
-        day29
-            .rows
-            .iter()
-            .all(|row| row.day.as_deref() == Some("2026-11-29"))
-    );
+    assert!(day29.rows.iter().all(|row| row.day.as_deref() == Some("2026-11-29")));
     assert_eq!(day29.wasted, 1);
     assert_eq!(day29.since.as_deref(), Some("2026-11-29"));
 
     let day28 = ledger(&lite_price(), None, Some(date(2026, 11, 28)));
     assert_eq!(day28.attempts, 20);
-    let only28 = ledger(
-        &lite_price(),
-        Some(date(2026, 11, 28)),
-        Some(date(2026, 11, 28)),
-    );
+    let only28 = ledger(&lite_price(), Some(date(2026, 11, 28)), Some(date(2026, 11, 28)));
     assert_eq!(only28.attempts, 18);
     assert_eq!(only28.wasted, 3);
     // p1's pool came back on the 29th, p2's flash is out on the 29th: nothing waits on the 28th alone
     // but the p1 pool, whose last word that day was its per-day 429.
-    let waiting: Vec<_> = only28
-        .findings
-        .iter()
-        .filter(|f| f.code == "quota_exhausted")
-        .collect();
+    let waiting: Vec<_> = only28.findings.iter().filter(|f| f.code == "quota_exhausted").collect();
     assert_eq!(waiting.len(), 1);
     assert!(waiting[0].message.contains("project p1"));
 }
@@ -308,24 +224,18 @@ fn ledger_table_golden() {
 fn ledger_csv_golden() {
     let csv = ledger(&lite_price(), None, None).to_csv();
     let header = csv.lines().next().unwrap();
-    assert!(header.starts_with(
-        "day,project,key,model,requests,ok,rate_limited,quota_exhausted,model_not_found"
-    ));
+    assert!(header.starts_with("day,project,key,model,requests,ok,rate_limited,quota_exhausted,model_not_found"));
     insta::assert_snapshot!("ledger_csv", csv);
 }
 
 #[test]
 fn merged_files_and_date_filters_drop_undated_attempts() {
-    let paths = [
-        fixture("legacy/xhs-gemini-run.log"),
-        fixture("ledger/usage.jsonl"),
-    ];
+    let paths = [fixture("legacy/xhs-gemini-run.log"), fixture("ledger/usage.jsonl")];
     let all = audit::audit_files(&paths, &BTreeMap::new(), None, None).unwrap();
     assert_eq!(all.attempts, 35);
     assert!(!all.to_json().contains("AIza") && !all.to_table().contains("AIza"));
 
-    let dated =
-        audit::audit_files(&paths, &BTreeMap::new(), Some(date(2026, 11, 29)), None).unwrap();
+    let dated = audit::audit_files(&paths, &BTreeMap::new(), Some(date(2026, 11, 29)), None).unwrap();
     assert_eq!(dated.attempts, 5);
     assert!(codes(&dated).contains(&"undated_excluded"));
 }
@@ -334,12 +244,7 @@ fn merged_files_and_date_filters_drop_undated_attempts() {
 fn bad_usage_line_is_an_error_but_a_torn_last_line_is_not() {
     let good = std::fs::read_to_string(fixture("ledger/usage.jsonl")).unwrap();
     let first = good.lines().next().unwrap();
-    assert_eq!(
-        audit::parse_usage_jsonl(&format!("{first}\n{{\"ts\":"))
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(audit::parse_usage_jsonl(&format!("{first}\n{{\"ts\":")).unwrap().len(), 1);
     let err = audit::parse_usage_jsonl(&format!("{first}\nnot json\n{first}\n")).unwrap_err();
     assert_eq!(err.line, 2);
 

@@ -7,7 +7,7 @@ mod support;
 
 use common::*;
 use postmill::summary::{ImageStatus, Summary};
-use support::gemini::{Fault, FakeGemini, GeminiConfig, Limits};
+use support::gemini::{FakeGemini, Fault, GeminiConfig, Limits};
 
 fn gemini_config(base_url: &str, extra: &str) -> String {
     format!(
@@ -33,7 +33,11 @@ async fn server() -> FakeGemini {
 
 fn three_posts(ctx: &TestContext) {
     ctx.post("text-only", Some(SEED_POST), &[]);
-    ctx.post("with-images", Some("字节一面\n八股：什么是RAG？"), &[("image_2.png", png(2)), ("image_10.jpg", jpeg(10))]);
+    ctx.post(
+        "with-images",
+        Some("字节一面\n八股：什么是RAG？"),
+        &[("image_2.png", png(2)), ("image_10.jpg", jpeg(10))],
+    );
     ctx.post("images-only", None, &[("1.png", png(7))]);
 }
 
@@ -159,7 +163,9 @@ async fn a_second_run_on_the_same_output_refuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_then_rerun_loses_nothing_and_repeats_at_most_the_in_flight() {
     use std::time::Duration;
-    let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1").latency(Duration::from_millis(250))).await;
+    let s =
+        FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1").latency(Duration::from_millis(250)))
+            .await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
     ctx.config(&gemini_config(&s.base_url(), ""));
     let posts = 12;

@@ -5,10 +5,7 @@ use postmill::provider::local::extractor::extract;
 use postmill::summary::Category;
 
 fn seed() -> (String, String) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/inputs/meituan-llm-app-algo/post.md"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/inputs/meituan-llm-app-algo/post.md");
     let text = std::fs::read_to_string(path).expect("seed post in inputs/");
     let title = text.lines().next().expect("title line").trim().to_string();
     (title, text)
@@ -35,35 +32,16 @@ fn seed_post_company_rounds_questions_and_leetcode() {
     assert_eq!(e.rounds[1].questions.len(), 12);
 
     // Kind prefixes are stripped; the wording is the post's.
-    assert_eq!(
-        e.rounds[0].questions[1].text,
-        "NLP和LLM最大的区别是什么？两者有何共同和不同之处？"
-    );
+    assert_eq!(e.rounds[0].questions[1].text, "NLP和LLM最大的区别是什么？两者有何共同和不同之处？");
     assert_eq!(e.rounds[0].questions[1].topics, ["NLP", "LLM"]);
 
-    let leetcode: Vec<u32> = e
-        .coding_problems
-        .iter()
-        .filter_map(|p| p.leetcode)
-        .collect();
+    let leetcode: Vec<u32> = e.coding_problems.iter().filter_map(|p| p.leetcode).collect();
     assert_eq!(leetcode, [54]);
     assert!(e.coding_problems.iter().any(|p| p.text == "lc54. 螺旋矩阵"));
     assert_eq!(e.coding_problems.len(), 2);
 
-    for topic in [
-        "LoRA",
-        "QLoRA",
-        "RAG",
-        "GraphRAG",
-        "MoE",
-        "Transformer",
-        "DPO",
-    ] {
-        assert!(
-            e.topics.iter().any(|t| t == topic),
-            "topic {topic} missing from {:?}",
-            e.topics
-        );
+    for topic in ["LoRA", "QLoRA", "RAG", "GraphRAG", "MoE", "Transformer", "DPO"] {
+        assert!(e.topics.iter().any(|t| t == topic), "topic {topic} missing from {:?}", e.topics);
     }
     // The Xiaohongshu tag line is not a question, and no tag became a topic by itself.
     assert!(questions.iter().all(|q| !q.text.contains("[话题]")));
@@ -77,10 +55,7 @@ mod provider {
     use std::sync::Arc;
 
     fn local() -> LocalProvider {
-        LocalProvider::new(&LocalConfig {
-            tesseract: "tesseract".into(),
-            languages: "chi_sim+eng".into(),
-        })
+        LocalProvider::new(&LocalConfig { tesseract: "tesseract".into(), languages: "chi_sim+eng".into() })
     }
 
     fn post() -> Arc<PostInput> {
@@ -99,24 +74,14 @@ mod provider {
                 file: "image_1.png".into(),
                 text: Some("1. 自我介绍\n2. LoRA和QLoRA的区别\n3. 手撕：LeetCode 146".into()),
             },
-            OcrText {
-                file: "image_2.png".into(),
-                text: None,
-            },
+            OcrText { file: "image_2.png".into(), text: None },
         ];
         let task = Task::Summary { post: post(), ocr };
         let g = local()
-            .generate(Call {
-                key: None,
-                model: "extractor",
-                task: &task,
-                budget: Budget::default(),
-            })
+            .generate(Call { key: None, model: "extractor", task: &task, budget: Budget::default() })
             .await
             .unwrap();
-        let Answer::Summary(e) = g.answer else {
-            panic!("not a summary")
-        };
+        let Answer::Summary(e) = g.answer else { panic!("not a summary") };
         assert_eq!(e.company.as_deref(), Some("快手"));
         assert_eq!(e.rounds.len(), 1);
         assert_eq!(e.rounds[0].name, "二面");
@@ -129,12 +94,7 @@ mod provider {
     async fn combined_is_a_bad_request() {
         let task = Task::Combined { post: post() };
         let err = local()
-            .generate(Call {
-                key: None,
-                model: "extractor",
-                task: &task,
-                budget: Budget::default(),
-            })
+            .generate(Call { key: None, model: "extractor", task: &task, budget: Budget::default() })
             .await
             .unwrap_err();
         assert_eq!(err.failure, Failure::BadRequest);

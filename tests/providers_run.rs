@@ -36,7 +36,8 @@ fn offline_by_default_on_the_sample_inputs() {
     assert_eq!(seed.extract.company.as_deref(), Some("美团"));
     let rounds: Vec<&str> = seed.extract.rounds.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(rounds, ["一面", "二面"]);
-    let questions: Vec<Category> = seed.extract.rounds.iter().flat_map(|r| r.questions.iter().map(|q| q.category)).collect();
+    let questions: Vec<Category> =
+        seed.extract.rounds.iter().flat_map(|r| r.questions.iter().map(|q| q.category)).collect();
     assert_eq!(questions.len(), 24);
     let count = |c| questions.iter().filter(|&&q| q == c).count();
     assert_eq!(
@@ -46,7 +47,12 @@ fn offline_by_default_on_the_sample_inputs() {
     assert!(seed.extract.coding_problems.iter().any(|p| p.leetcode == Some(54)));
     // The rendered screenshots were read by Tesseract.
     let with_images = summary(&ctx, "xhs-bytedance-agent-r1");
-    assert!(with_images.images.iter().all(|i| i.status == ImageStatus::Ok && i.text.as_deref().is_some_and(|t| !t.is_empty())));
+    assert!(
+        with_images
+            .images
+            .iter()
+            .all(|i| i.status == ImageStatus::Ok && i.text.as_deref().is_some_and(|t| !t.is_empty()))
+    );
     assert!(ctx.outputs().join("xhs-bytedance-agent-r1/ocr/image_1.txt").is_file());
 }
 

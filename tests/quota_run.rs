@@ -35,10 +35,11 @@ project = "one-project"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_scenario_defers_instead_of_wasting() {
     let s = FakeGemini::start(
-        GeminiConfig::default()
-            .key(KEY_A, "first", "one-project")
-            .key(KEY_B, "second", "one-project")
-            .limits("one-project", "gemini-2.5-flash-lite", Limits::default().rpd(3)),
+        GeminiConfig::default().key(KEY_A, "first", "one-project").key(KEY_B, "second", "one-project").limits(
+            "one-project",
+            "gemini-2.5-flash-lite",
+            Limits::default().rpd(3),
+        ),
     )
     .await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A).env("TEST_KEY_B", KEY_B);
@@ -112,18 +113,18 @@ fn ctx_with_now(ctx: &TestContext, now: &str) -> TestContext {
 async fn per_minute_refusals_are_waited_out() {
     // The server allows 2 requests per (shortened) 2-second window; postmill has no limit
     // configured, so it learns from the 429s and their retryDelay.
-    let s = FakeGemini::start(
-        GeminiConfig::default()
-            .key(KEY_A, "first", "p")
-            .minute(Duration::from_secs(2))
-            .limits("p", "gemini-2.5-flash-lite", Limits::default().rpm(2)),
-    )
+    let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "first", "p").minute(Duration::from_secs(2)).limits(
+        "p",
+        "gemini-2.5-flash-lite",
+        Limits::default().rpm(2),
+    ))
     .await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&seed_config(&s.base_url()).replace("mode = \"split\"", "mode = \"combined\"").replace(
-        "[[gemini.keys]]\nname = \"second\"\nenv = \"TEST_KEY_B\"\nproject = \"one-project\"\n",
-        "",
-    ));
+    ctx.config(
+        &seed_config(&s.base_url())
+            .replace("mode = \"split\"", "mode = \"combined\"")
+            .replace("[[gemini.keys]]\nname = \"second\"\nenv = \"TEST_KEY_B\"\nproject = \"one-project\"\n", ""),
+    );
     for i in 0..3 {
         ctx.post(&format!("p{i}"), Some(&format!("第{i}篇：一面 自我介绍")), &[]);
     }

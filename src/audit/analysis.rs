@@ -105,22 +105,9 @@ impl<'a> Analysis<'a> {
     pub(super) fn filter(&self, since: Option<Date>, until: Option<Date>) -> Filtered<'_, 'a> {
         let filtering = since.is_some() || until.is_some();
         let in_range = |d: Date| since.is_none_or(|s| d >= s) && until.is_none_or(|u| d <= u);
-        let kept: Vec<_> = self
-            .events
-            .iter()
-            .filter(|e| e.day.map_or(!filtering, in_range))
-            .collect();
-        let undated_dropped = if filtering {
-            self.events.iter().filter(|e| e.day.is_none()).count()
-        } else {
-            0
-        };
-        Filtered {
-            kept,
-            undated_dropped,
-            since,
-            until,
-        }
+        let kept: Vec<_> = self.events.iter().filter(|e| e.day.map_or(!filtering, in_range)).collect();
+        let undated_dropped = if filtering { self.events.iter().filter(|e| e.day.is_none()).count() } else { 0 };
+        Filtered { kept, undated_dropped, since, until }
     }
 
     fn in_range(&self, day: Option<Date>, f: &Filtered) -> bool {
@@ -138,13 +125,7 @@ pub(super) fn analyse(records: &[AttemptRecord]) -> Analysis<'_> {
         .map(|(seq, rec)| {
             let at = rec.ts.parse::<Timestamp>().ok();
             let day = at.map(|t| t.to_zoned_datetime(PACIFIC.clone()).date());
-            Event {
-                rec,
-                at,
-                day,
-                seq,
-                waste: None,
-            }
+            Event { rec, at, day, seq, waste: None }
         })
         .collect();
     // Stable: equal times and undated records keep their order in the input.
@@ -159,53 +140,28 @@ pub(super) fn analyse(records: &[AttemptRecord]) -> Analysis<'_> {
             continue;
         }
         let p = pool(rec);
-        let known_exhausted = exhausted
-            .get(&p)
-            .and_then(|ws| ws.iter().find(|(w, _)| w.covers(ev)));
+        let known_exhausted = exhausted.get(&p).and_then(|ws| ws.iter().find(|(w, _)| w.covers(ev)));
         ev.waste = if rec.outcome == "model_not_found" {
             Some(Waste::ModelNotFound)
         } else if let Some((_, first_key)) = known_exhausted {
-            rotations
-                .entry((p, ev.day))
-                .or_default()
-                .extend([*first_key, rec.key_id.as_str()]);
+            rotations.entry((p, ev.day)).or_default().extend([*first_key, rec.key_id.as_str()]);
             Some(Waste::PoolExhausted)
-        } else if cooling
-            .get(&p)
-            .is_some_and(|ws| ws.iter().any(|w| w.covers(ev)))
-        {
+        } else if cooling.get(&p).is_some_and(|ws| ws.iter().any(|w| w.covers(ev))) {
             Some(Waste::BeforeRetryDelay)
         } else {
             None
         };
         // What the answer taught, from the moment it arrived.
-        let arrived = ev.at.and_then(|t| {
-            t.checked_add(SignedDuration::from_millis(rec.latency_ms as i64))
-                .ok()
-        });
+        let arrived = ev.at.and_then(|t| t.checked_add(SignedDuration::from_millis(rec.latency_ms as i64)).ok());
         match (rec.outcome.as_str(), rec.retry_delay_ms) {
             ("quota_exhausted", _) => {
                 let until = arrived.and_then(next_pacific_midnight);
-                exhausted.entry(p).or_default().push((
-                    Window {
-                        from: arrived,
-                        until,
-                        seq: ev.seq,
-                    },
-                    &rec.key_id,
-                ));
+                exhausted.entry(p).or_default().push((Window { from: arrived, until, seq: ev.seq }, &rec.key_id));
             }
             // Without times, a retry delay cannot be checked.
             ("rate_limited", Some(delay)) if arrived.is_some() => {
-                let until = arrived.and_then(|a| {
-                    a.checked_add(SignedDuration::from_millis(delay as i64))
-                        .ok()
-                });
-                cooling.entry(p).or_default().push(Window {
-                    from: arrived,
-                    until,
-                    seq: ev.seq,
-                });
+                let until = arrived.and_then(|a| a.checked_add(SignedDuration::from_millis(delay as i64)).ok());
+                cooling.entry(p).or_default().push(Window { from: arrived, until, seq: ev.seq });
             }
             _ => {}
         }
@@ -214,15 +170,8 @@ pub(super) fn analyse(records: &[AttemptRecord]) -> Analysis<'_> {
 }
 
 fn next_pacific_midnight(t: Timestamp) -> Option<Timestamp> {
-    let tomorrow = t
-        .to_zoned_datetime(PACIFIC.clone())
-        .date()
-        .tomorrow()
-        .ok()?;
-    tomorrow
-        .to_zoned_datetime(PACIFIC.clone())
-        .ok()
-        .map(|z| z.timestamp())
+    let tomorrow = t.to_zoned_datetime(PACIFIC.clone()).date().tomorrow().ok()?;
+    tomorrow.to_zoned_datetime(PACIFIC.clone()).ok().map(|z| z.timestamp())
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -235,21 +184,12 @@ fn pool_label((provider, project, model): Pool) -> String {
 
 /// `9000` → `9s`, `45838` → `45.8s`.
 fn secs(ms: u64) -> String {
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    }
+    if ms.is_multiple_of(1000) { format!("{}s", ms / 1000) } else { format!("{:.1}s", ms as f64 / 1000.0) }
 }
 
 fn list(names: &[String]) -> String {
     const SHOWN: usize = 10;
-    let mut text = names
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut text = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
     if names.len() > SHOWN {
         text.push_str(&format!(" and {} more", names.len() - SHOWN));
     }
@@ -265,11 +205,7 @@ fn by_pool<'e, 'a>(f: &Filtered<'e, 'a>) -> BTreeMap<Pool<'a>, Vec<&'e Event<'a>
     pools
 }
 
-pub(super) fn findings(
-    a: &Analysis,
-    f: &Filtered,
-    prices: &BTreeMap<String, Price>,
-) -> Vec<Finding> {
+pub(super) fn findings(a: &Analysis, f: &Filtered, prices: &BTreeMap<String, Price>) -> Vec<Finding> {
     let pools = by_pool(f);
     let mut out = Vec::new();
     out.extend(quota_exhausted(&pools));
@@ -296,35 +232,22 @@ pub(super) fn findings(
 fn quota_exhausted(pools: &BTreeMap<Pool, Vec<&Event>>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (p, events) in pools {
-        let Some(last) = events
-            .iter()
-            .rposition(|e| e.rec.outcome == "quota_exhausted")
-        else {
+        let Some(last) = events.iter().rposition(|e| e.rec.outcome == "quota_exhausted") else {
             continue;
         };
         if events[last + 1..].iter().any(|e| e.rec.outcome == "ok") {
             continue;
         }
         let ev = events[last];
-        let limit = ev
-            .rec
-            .quota_value
-            .map(|v| format!("; limit {v} a day"))
-            .unwrap_or_default();
+        let limit = ev.rec.quota_value.map(|v| format!("; limit {v} a day")).unwrap_or_default();
         let (provider, project, model) = *p;
         let what = format!("{model} ({provider}, project {project}{limit})");
-        let arrived = ev.at.and_then(|t| {
-            t.checked_add(SignedDuration::from_millis(ev.rec.latency_ms as i64))
-                .ok()
-        });
+        let arrived = ev.at.and_then(|t| t.checked_add(SignedDuration::from_millis(ev.rec.latency_ms as i64)).ok());
         let message = match arrived.and_then(|t| Some((t, next_pacific_midnight(t)?))) {
             Some((at, reset)) => format!(
                 "{what} is out of its per-day quota (last refusal at {}); work on it waits for the reset at {} ({}).",
-                at.to_zoned_datetime(PACIFIC.clone())
-                    .strftime("%Y-%m-%d %H:%M %Z"),
-                reset
-                    .to_zoned_datetime(PACIFIC.clone())
-                    .strftime("%Y-%m-%d %H:%M %Z"),
+                at.to_zoned_datetime(PACIFIC.clone()).strftime("%Y-%m-%d %H:%M %Z"),
+                reset.to_zoned_datetime(PACIFIC.clone()).strftime("%Y-%m-%d %H:%M %Z"),
                 reset.strftime("%Y-%m-%d %H:%M UTC"),
             ),
             None => format!(
@@ -340,18 +263,12 @@ fn quota_exhausted(pools: &BTreeMap<Pool, Vec<&Event>>) -> Vec<Finding> {
 fn daily_quota_retried(pools: &BTreeMap<Pool, Vec<&Event>>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (p, events) in pools {
-        let retried = events
-            .iter()
-            .filter(|e| e.waste == Some(Waste::PoolExhausted))
-            .count();
+        let retried = events.iter().filter(|e| e.waste == Some(Waste::PoolExhausted)).count();
         if retried == 0 {
             continue;
         }
-        let delays: Vec<u64> = events
-            .iter()
-            .filter(|e| e.rec.outcome == "quota_exhausted")
-            .filter_map(|e| e.rec.retry_delay_ms)
-            .collect();
+        let delays: Vec<u64> =
+            events.iter().filter(|e| e.rec.outcome == "quota_exhausted").filter_map(|e| e.rec.retry_delay_ms).collect();
         let quoted = match (delays.iter().min(), delays.iter().max()) {
             (Some(lo), Some(hi)) if lo == hi => format!(" ({})", secs(*lo)),
             (Some(lo), Some(hi)) => format!(" ({} to {})", secs(*lo), secs(*hi)),
@@ -374,10 +291,7 @@ fn daily_quota_retried(pools: &BTreeMap<Pool, Vec<&Event>>) -> Vec<Finding> {
 fn retry_before_delay(pools: &BTreeMap<Pool, Vec<&Event>>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (p, events) in pools {
-        let early = events
-            .iter()
-            .filter(|e| e.waste == Some(Waste::BeforeRetryDelay))
-            .count();
+        let early = events.iter().filter(|e| e.waste == Some(Waste::BeforeRetryDelay)).count();
         if early > 0 {
             out.push(Finding::new(
                 "retry_before_delay",
@@ -435,18 +349,9 @@ fn same_project_rotation(a: &Analysis, f: &Filtered) -> Vec<Finding> {
 fn wasted_requests(f: &Filtered) -> Vec<Finding> {
     let count = |w: Waste| f.kept.iter().filter(|e| e.waste == Some(w)).count();
     let parts: Vec<String> = [
-        (
-            count(Waste::ModelNotFound),
-            "to a model the API does not serve",
-        ),
-        (
-            count(Waste::PoolExhausted),
-            "to a pool already known to be exhausted for the day",
-        ),
-        (
-            count(Waste::BeforeRetryDelay),
-            "before the retryDelay of a 429 had passed",
-        ),
+        (count(Waste::ModelNotFound), "to a model the API does not serve"),
+        (count(Waste::PoolExhausted), "to a pool already known to be exhausted for the day"),
+        (count(Waste::BeforeRetryDelay), "before the retryDelay of a 429 had passed"),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)
@@ -473,15 +378,10 @@ fn posts_unprocessed(f: &Filtered) -> Vec<Finding> {
         let Some(post) = ev.rec.post_id.as_deref() else {
             continue;
         };
-        let summarised =
-            ev.rec.outcome == "ok" && matches!(ev.rec.stage.as_str(), "combined" | "summary");
+        let summarised = ev.rec.outcome == "ok" && matches!(ev.rec.stage.as_str(), "combined" | "summary");
         *done.entry(post).or_default() |= summarised;
     }
-    let waiting: Vec<String> = done
-        .into_iter()
-        .filter(|(_, d)| !d)
-        .map(|(p, _)| p.to_string())
-        .collect();
+    let waiting: Vec<String> = done.into_iter().filter(|(_, d)| !d).map(|(p, _)| p.to_string()).collect();
     if waiting.is_empty() {
         return Vec::new();
     }
@@ -507,17 +407,8 @@ fn cost_unknown(f: &Filtered, prices: &BTreeMap<String, Price>) -> Vec<Finding> 
     if unpriced.is_empty() {
         return Vec::new();
     }
-    let names: Vec<String> = unpriced
-        .iter()
-        .map(|(m, t)| format!("{m} ({t} tokens)"))
-        .collect();
-    vec![Finding::new(
-        "cost_unknown",
-        format!(
-            "No price in [prices] for {}: their cost is left blank.",
-            list(&names)
-        ),
-    )]
+    let names: Vec<String> = unpriced.iter().map(|(m, t)| format!("{m} ({t} tokens)")).collect();
+    vec![Finding::new("cost_unknown", format!("No price in [prices] for {}: their cost is left blank.", list(&names)))]
 }
 
 /// What a legacy log says beyond its requests: lost work, key and model switches.
@@ -530,34 +421,16 @@ pub(super) fn legacy_findings(file: &str, log: &LegacyLog) -> Vec<Finding> {
             plural(log.attempts.len(), "request", "requests")
         ),
     )];
-    for item in log
-        .items
-        .iter()
-        .filter(|i| i.kind == "summary" && i.status != "ok")
-    {
-        let title = if item.name.is_empty() {
-            String::new()
-        } else {
-            format!(" of “{}”", item.name)
-        };
+    for item in log.items.iter().filter(|i| i.kind == "summary" && i.status != "ok") {
+        let title = if item.name.is_empty() { String::new() } else { format!(" of “{}”", item.name) };
         let how = match item.attempts {
             0 => "it was never requested".to_string(),
-            n => format!(
-                "{} failed and nothing was saved",
-                plural(n as usize, "request", "requests")
-            ),
+            n => format!("{} failed and nothing was saved", plural(n as usize, "request", "requests")),
         };
-        out.push(Finding::new(
-            "post_lost",
-            format!("The post summary{title} was lost: {how}."),
-        ));
+        out.push(Finding::new("post_lost", format!("The post summary{title} was lost: {how}.")));
     }
     let images: Vec<&legacy::Item> = log.items.iter().filter(|i| i.kind == "image").collect();
-    let unread: Vec<String> = images
-        .iter()
-        .filter(|i| i.status != "ok")
-        .map(|i| i.name.clone())
-        .collect();
+    let unread: Vec<String> = images.iter().filter(|i| i.status != "ok").map(|i| i.name.clone()).collect();
     if !unread.is_empty() {
         out.push(Finding::new(
             "items_unprocessed",
@@ -575,11 +448,7 @@ pub(super) fn legacy_findings(file: &str, log: &LegacyLog) -> Vec<Finding> {
             .attempts
             .iter()
             .map(|a| a.key_id.as_str())
-            .chain(
-                log.key_switches
-                    .iter()
-                    .flat_map(|s| [s.from.as_str(), s.to.as_str()]),
-            )
+            .chain(log.key_switches.iter().flat_map(|s| [s.from.as_str(), s.to.as_str()]))
             .collect();
         out.push(Finding::new(
             "same_project_rotation",
@@ -597,11 +466,7 @@ pub(super) fn legacy_findings(file: &str, log: &LegacyLog) -> Vec<Finding> {
         *fallbacks.entry(s.to.as_str()).or_default() += 1;
     }
     for (model, n) in fallbacks {
-        let failed = log
-            .attempts
-            .iter()
-            .filter(|a| a.model == model && a.outcome == "model_not_found")
-            .count();
+        let failed = log.attempts.iter().filter(|a| a.model == model && a.outcome == "model_not_found").count();
         if failed > 0 {
             out.push(Finding::new(
                 "fallback_model_missing",

@@ -94,10 +94,7 @@ impl KeyNames {
 
     fn name(&mut self, prefix: &str) -> String {
         let next = self.by_prefix.len() + 2;
-        self.by_prefix
-            .entry(prefix.to_string())
-            .or_insert_with(|| format!("key#{next}"))
-            .clone()
+        self.by_prefix.entry(prefix.to_string()).or_insert_with(|| format!("key#{next}")).clone()
     }
 }
 
@@ -118,14 +115,11 @@ pub fn parse_legacy_with(text: &str, keys: &mut KeyNames) -> LegacyLog {
 
 const ERROR_PREFIX: &str = "调用Gemini API时发生错误:";
 
-static OCR_HEADER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^---\s*图片\s*(\d+)\s*OCR结果\s*---$").unwrap());
-static ERROR_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^调用Gemini API时发生错误:\s*(\d{3})\s*([A-Z_]*)\.?\s*(.*)$").unwrap()
-});
+static OCR_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^---\s*图片\s*(\d+)\s*OCR结果\s*---$").unwrap());
+static ERROR_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^调用Gemini API时发生错误:\s*(\d{3})\s*([A-Z_]*)\.?\s*(.*)$").unwrap());
 /// Anything that looks like the start of a Google API key: never copied out of the log.
-static KEY_LIKE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"AIza[0-9A-Za-z_\-]*(\.\.\.)?").unwrap());
+static KEY_LIKE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"AIza[0-9A-Za-z_\-]*(\.\.\.)?").unwrap());
 
 /// Removes key-like text from anything taken from the log.
 pub fn redact(text: &str) -> String {
@@ -188,8 +182,7 @@ impl<'k> LegacyParser<'k> {
             if let Some(i) = self.current.filter(|_| !file.is_empty()) {
                 self.log.items[i].name = redact(file);
             }
-        } else if trimmed.starts_with("提问内容:")
-            || (trimmed.starts_with("模型 ") && trimmed.contains("配额已用完"))
+        } else if trimmed.starts_with("提问内容:") || (trimmed.starts_with("模型 ") && trimmed.contains("配额已用完"))
         {
             // The prompt, and the script announcing a switch: nothing to record.
         } else if let Some(model) = trimmed.strip_prefix("当前使用模型:") {
@@ -198,18 +191,12 @@ impl<'k> LegacyParser<'k> {
             self.error(trimmed);
         } else if let Some(prefix) = trimmed.strip_prefix("已切换到新API密钥:") {
             let to = self.keys.name(prefix.trim());
-            self.log.key_switches.push(KeySwitch {
-                from: self.key.clone(),
-                to: to.clone(),
-            });
+            self.log.key_switches.push(KeySwitch { from: self.key.clone(), to: to.clone() });
             self.key = to;
             self.retry_expected = true;
         } else if let Some(model) = trimmed.strip_prefix("已切换到新模型:") {
             let to = model.trim().to_string();
-            self.log.model_switches.push(ModelSwitch {
-                from: self.model.clone(),
-                to: to.clone(),
-            });
+            self.log.model_switches.push(ModelSwitch { from: self.model.clone(), to: to.clone() });
             self.model = to;
             self.retry_expected = true;
         } else if trimmed == "处理失败" {
@@ -221,13 +208,7 @@ impl<'k> LegacyParser<'k> {
 
     fn open_item(&mut self, kind: &'static str, name: String) {
         self.finish_item();
-        self.log.items.push(Item {
-            source: String::new(),
-            kind,
-            name,
-            status: "not_attempted",
-            attempts: 0,
-        });
+        self.log.items.push(Item { source: String::new(), kind, name, status: "not_attempted", attempts: 0 });
         self.current = Some(self.log.items.len() - 1);
         self.start_item();
     }
@@ -255,11 +236,7 @@ impl<'k> LegacyParser<'k> {
         self.want_title = false;
         if self.current.is_none() || self.resolved {
             self.finish_item();
-            let waiting = self
-                .log
-                .items
-                .iter()
-                .position(|it| it.status == "not_attempted" && it.attempts == 0);
+            let waiting = self.log.items.iter().position(|it| it.status == "not_attempted" && it.attempts == 0);
             match waiting {
                 Some(i) => self.current = Some(i),
                 None => {
@@ -277,11 +254,7 @@ impl<'k> LegacyParser<'k> {
         }
         self.close_pending_unanswered();
         self.model = model;
-        self.pending = Some(Pending {
-            model: self.model.clone(),
-            key: self.key.clone(),
-            stage: self.stage(),
-        });
+        self.pending = Some(Pending { model: self.model.clone(), key: self.key.clone(), stage: self.stage() });
         if let Some(i) = self.current {
             self.log.items[i].attempts += 1;
         }
@@ -297,17 +270,12 @@ impl<'k> LegacyParser<'k> {
 
     fn error(&mut self, line: &str) {
         self.ensure_pending();
-        let pending = self
-            .pending
-            .take()
-            .expect("ensure_pending leaves a request in flight");
+        let pending = self.pending.take().expect("ensure_pending leaves a request in flight");
         let mut record = self.record(&pending, "bad_request");
         if let Some(caps) = ERROR_LINE.captures(line) {
             let status: u16 = caps[1].parse().unwrap_or(0);
             let body = caps.get(3).map_or("", |m| m.as_str());
-            let parsed = body
-                .find('{')
-                .and_then(|start| pylit::parse(&body[start..]).ok());
+            let parsed = body.find('{').and_then(|start| pylit::parse(&body[start..]).ok());
             if parsed.is_none() && !body.trim().is_empty() {
                 self.log.unreadable_bodies += 1;
             }
@@ -392,23 +360,11 @@ impl<'k> LegacyParser<'k> {
 
 /// Fills the outcome and quota fields of a failed request from its status and body,
 /// classifying a 429 by its `quotaId`, never by its `retryDelay` (as the contract says).
-fn classify(
-    record: &mut AttemptRecord,
-    status: u16,
-    status_text: &str,
-    body: Option<&Value>,
-    raw: &str,
-) {
+fn classify(record: &mut AttemptRecord, status: u16, status_text: &str, body: Option<&Value>, raw: &str) {
     record.http_status = Some(status);
     let error = body.map(|b| &b["error"]).filter(|e| e.is_object());
-    let details: &[Value] = error
-        .and_then(|e| e["details"].as_array())
-        .map_or(&[], Vec::as_slice);
-    let detail = |suffix: &str| {
-        details
-            .iter()
-            .find(|d| d["@type"].as_str().is_some_and(|t| t.ends_with(suffix)))
-    };
+    let details: &[Value] = error.and_then(|e| e["details"].as_array()).map_or(&[], Vec::as_slice);
+    let detail = |suffix: &str| details.iter().find(|d| d["@type"].as_str().is_some_and(|t| t.ends_with(suffix)));
     if let Some(violation) = detail("QuotaFailure").and_then(|d| d["violations"].get(0)) {
         record.quota_id = violation["quotaId"].as_str().map(str::to_string);
         record.quota_value = match &violation["quotaValue"] {
@@ -416,12 +372,8 @@ fn classify(
             v => v.as_u64(),
         };
     }
-    record.retry_delay_ms = detail("RetryInfo")
-        .and_then(|d| d["retryDelay"].as_str())
-        .and_then(parse_delay_ms);
-    let reason = detail("ErrorInfo")
-        .and_then(|d| d["reason"].as_str())
-        .unwrap_or_default();
+    record.retry_delay_ms = detail("RetryInfo").and_then(|d| d["retryDelay"].as_str()).and_then(parse_delay_ms);
+    let reason = detail("ErrorInfo").and_then(|d| d["reason"].as_str()).unwrap_or_default();
     let per_day = match &record.quota_id {
         Some(id) => id.contains("PerDay"),
         // Without details, the body text is all there is to go on.
@@ -438,15 +390,8 @@ fn classify(
         _ => "bad_request",
     }
     .into();
-    let message = error
-        .and_then(|e| e["message"].as_str())
-        .unwrap_or_default();
-    record.error = Some(short_error(
-        status,
-        status_text,
-        record.quota_id.as_deref(),
-        message,
-    ));
+    let message = error.and_then(|e| e["message"].as_str()).unwrap_or_default();
+    record.error = Some(short_error(status, status_text, record.quota_id.as_deref(), message));
 }
 
 /// `"9s"`, `"45.837906927s"` → milliseconds.
@@ -462,11 +407,7 @@ fn short_error(status: u16, status_text: &str, quota_id: Option<&str>, message: 
         let first = message.lines().next().unwrap_or_default();
         first.chars().take(160).collect()
     });
-    let text = if detail.is_empty() {
-        head
-    } else {
-        format!("{head}: {detail}")
-    };
+    let text = if detail.is_empty() { head } else { format!("{head}: {detail}") };
     redact(&text)
 }
 
@@ -488,34 +429,19 @@ mod tests {
         let log = parse_legacy(SEED);
         assert_eq!(log.attempts.len(), 10);
         assert_eq!(log.unreadable_bodies, 0);
-        let daily: Vec<_> = log
-            .attempts
-            .iter()
-            .filter(|a| a.outcome == "quota_exhausted")
-            .collect();
+        let daily: Vec<_> = log.attempts.iter().filter(|a| a.outcome == "quota_exhausted").collect();
         assert_eq!(daily.len(), 5);
         for a in &daily {
             assert_eq!(a.model, "gemini-2.5-flash-lite");
             assert_eq!(a.quota_value, Some(20));
             assert_eq!(a.key_id, "key#1");
-            assert_eq!(
-                a.quota_id.as_deref(),
-                Some("GenerateRequestsPerDayPerProjectPerModel-FreeTier")
-            );
+            assert_eq!(a.quota_id.as_deref(), Some("GenerateRequestsPerDayPerProjectPerModel-FreeTier"));
         }
         let delays: Vec<_> = daily.iter().map(|a| a.retry_delay_ms.unwrap()).collect();
         assert_eq!(delays, [9000, 5000, 2000, 59000, 56000]);
-        let missing: Vec<_> = log
-            .attempts
-            .iter()
-            .filter(|a| a.outcome == "model_not_found")
-            .collect();
+        let missing: Vec<_> = log.attempts.iter().filter(|a| a.outcome == "model_not_found").collect();
         assert_eq!(missing.len(), 5);
-        assert!(
-            missing
-                .iter()
-                .all(|a| a.model == "gemini-1.5-flash" && a.http_status == Some(404))
-        );
+        assert!(missing.iter().all(|a| a.model == "gemini-1.5-flash" && a.http_status == Some(404)));
         let keys: Vec<_> = missing.iter().map(|a| a.key_id.as_str()).collect();
         assert_eq!(keys, ["key#2", "key#3", "key#2", "key#3", "key#3"]);
         let stages: Vec<_> = log.attempts.iter().map(|a| a.stage.as_str()).collect();
@@ -526,11 +452,7 @@ mod tests {
     #[test]
     fn finds_every_item_failed() {
         let log = parse_legacy(SEED);
-        let items: Vec<_> = log
-            .items
-            .iter()
-            .map(|i| (i.kind, i.name.as_str(), i.status, i.attempts))
-            .collect();
+        let items: Vec<_> = log.items.iter().map(|i| (i.kind, i.name.as_str(), i.status, i.attempts)).collect();
         assert_eq!(
             items,
             [
@@ -543,11 +465,7 @@ mod tests {
         );
         assert_eq!(log.key_switches.len(), 5);
         assert_eq!(log.model_switches.len(), 5);
-        assert!(
-            log.model_switches
-                .iter()
-                .all(|s| s.from == "gemini-2.5-flash-lite" && s.to == "gemini-1.5-flash")
-        );
+        assert!(log.model_switches.iter().all(|s| s.from == "gemini-2.5-flash-lite" && s.to == "gemini-1.5-flash"));
     }
 
     #[test]
@@ -563,11 +481,7 @@ mod tests {
 调用Gemini API时发生错误: 503 UNAVAILABLE. {'error': {'code': 503, 'message': 'overloaded', 'status': 'UNAVAILABLE'}}\n\
 已切换到新模型: m2\n面试题：手写 attention\n";
         let log = parse_legacy(text);
-        let got: Vec<_> = log
-            .attempts
-            .iter()
-            .map(|a| (a.model.as_str(), a.outcome.as_str()))
-            .collect();
+        let got: Vec<_> = log.attempts.iter().map(|a| (a.model.as_str(), a.outcome.as_str())).collect();
         assert_eq!(got, [("m1", "server_error"), ("m2", "ok")]);
         assert_eq!(log.items[0].status, "ok");
         assert_eq!(log.items[0].name, "a.jpg");

@@ -24,16 +24,9 @@ pub use legacy::{Item, LegacyLog, is_legacy, parse_legacy};
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: line {line} is not a usage record: {source}")]
-    Usage {
-        path: PathBuf,
-        line: usize,
-        source: serde_json::Error,
-    },
+    Usage { path: PathBuf, line: usize, source: serde_json::Error },
     #[error("{path}: neither a postmill usage.jsonl nor a log of the legacy script")]
     UnknownFormat { path: PathBuf },
 }
@@ -56,10 +49,7 @@ pub struct Finding {
 
 impl Finding {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Finding {
-            code,
-            message: message.into(),
-        }
+        Finding { code, message: message.into() }
     }
 }
 
@@ -144,11 +134,7 @@ impl Counts {
 }
 
 fn tokens(rec: &AttemptRecord) -> (u64, u64, u64) {
-    (
-        rec.prompt_tokens.unwrap_or(0),
-        rec.output_tokens.unwrap_or(0),
-        rec.thoughts_tokens.unwrap_or(0),
-    )
+    (rec.prompt_tokens.unwrap_or(0), rec.output_tokens.unwrap_or(0), rec.thoughts_tokens.unwrap_or(0))
 }
 
 /// One line of the table: a Pacific day × project × key × model.
@@ -236,10 +222,7 @@ pub fn build(
     let analysis = analysis::analyse(records);
     let filtered = analysis.filter(since, until);
 
-    let mut by_outcome: BTreeMap<String, u64> = Outcome::ALL
-        .iter()
-        .map(|o| (o.as_str().to_string(), 0))
-        .collect();
+    let mut by_outcome: BTreeMap<String, u64> = Outcome::ALL.iter().map(|o| (o.as_str().to_string(), 0)).collect();
     let mut wasted_by_reason: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut groups: BTreeMap<(Option<Date>, &str, &str, &str), Counts> = BTreeMap::new();
     let mut by_model: BTreeMap<String, Counts> = BTreeMap::new();
@@ -255,10 +238,7 @@ pub fn build(
         }
         let key = (ev.day, rec.project.as_str(), rec.key_id.as_str(), model);
         groups.entry(key).or_default().add(rec, wasted, price);
-        by_model
-            .entry(model.to_string())
-            .or_default()
-            .add(rec, wasted, price);
+        by_model.entry(model.to_string()).or_default().add(rec, wasted, price);
         totals.add(rec, wasted, price);
     }
     let rows = groups
@@ -298,14 +278,7 @@ pub fn build(
 }
 
 fn quota_refusals<'a>(records: impl Iterator<Item = &'a AttemptRecord>) -> Vec<QuotaRefusal> {
-    type Group<'a> = (
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        Option<&'a str>,
-        Option<u64>,
-    );
+    type Group<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, Option<u64>);
     let mut groups: BTreeMap<Group, (u64, Option<u64>, Option<u64>)> = BTreeMap::new();
     for r in records.filter(|r| matches!(r.outcome.as_str(), "rate_limited" | "quota_exhausted")) {
         let key = (
@@ -325,51 +298,36 @@ fn quota_refusals<'a>(records: impl Iterator<Item = &'a AttemptRecord>) -> Vec<Q
     }
     groups
         .into_iter()
-        .map(
-            |((provider, project, model, outcome, quota_id, quota_value), (count, lo, hi))| {
-                QuotaRefusal {
-                    provider: provider.into(),
-                    project: project.into(),
-                    model: model.into(),
-                    outcome: outcome.into(),
-                    quota_id: quota_id.map(str::to_string),
-                    quota_value,
-                    count,
-                    retry_delay_ms_min: lo,
-                    retry_delay_ms_max: hi,
-                }
-            },
-        )
+        .map(|((provider, project, model, outcome, quota_id, quota_value), (count, lo, hi))| QuotaRefusal {
+            provider: provider.into(),
+            project: project.into(),
+            model: model.into(),
+            outcome: outcome.into(),
+            quota_id: quota_id.map(str::to_string),
+            quota_value,
+            count,
+            retry_delay_ms_min: lo,
+            retry_delay_ms_max: hi,
+        })
         .collect()
 }
 
 fn model_label(rec: &AttemptRecord) -> &str {
-    if rec.stage == "list_models" || rec.model.is_empty() {
-        LIST_MODELS
-    } else {
-        &rec.model
-    }
+    if rec.stage == "list_models" || rec.model.is_empty() { LIST_MODELS } else { &rec.model }
 }
 
 /// Reads `usage.jsonl`. A last line that does not parse is taken as torn by a crash
 /// mid-write and skipped; a bad line anywhere else is an error.
 pub fn parse_usage_jsonl(text: &str) -> Result<Vec<AttemptRecord>, UsageLineError> {
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty())
-        .collect();
+    let lines: Vec<(usize, &str)> =
+        text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
     let mut records = Vec::with_capacity(lines.len());
     for (n, (line, l)) in lines.iter().enumerate() {
         match serde_json::from_str::<AttemptRecord>(l) {
             Ok(r) => records.push(r),
             Err(_) if n + 1 == lines.len() => {}
             Err(source) => {
-                return Err(UsageLineError {
-                    line: *line,
-                    source,
-                });
+                return Err(UsageLineError { line: *line, source });
             }
         }
     }
@@ -389,10 +347,7 @@ pub fn audit_files(
     let mut extra = Vec::new();
     let mut keys = legacy::KeyNames::default();
     for path in paths {
-        let text = std::fs::read_to_string(path).map_err(|source| AuditError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| AuditError::Read { path: path.clone(), source })?;
         if is_legacy(&text) {
             let name = file_name(path);
             let mut log = legacy::parse_legacy_with(&text, &mut keys);
@@ -400,10 +355,7 @@ pub fn audit_files(
                 rec.run_id = format!("legacy:{name}");
             }
             extra.extend(analysis::legacy_findings(&name, &log));
-            items.extend(log.items.into_iter().map(|it| Item {
-                source: name.clone(),
-                ..it
-            }));
+            items.extend(log.items.into_iter().map(|it| Item { source: name.clone(), ..it }));
             records.extend(log.attempts);
         } else if text.trim().is_empty() || text.trim_start().starts_with('{') {
             let parsed = parse_usage_jsonl(&text).map_err(|e| AuditError::Usage {
@@ -422,8 +374,5 @@ pub fn audit_files(
 }
 
 fn file_name(path: &Path) -> String {
-    legacy::redact(&path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    ))
+    legacy::redact(&path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()))
 }

@@ -17,11 +17,7 @@ pub struct PyLitError {
 
 /// Parses one Python literal; text after it (such as a trailing period) is ignored.
 pub fn parse(text: &str) -> Result<Value, PyLitError> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        text,
-        i: 0,
-    };
+    let mut p = Parser { s: text.as_bytes(), text, i: 0 };
     p.value()
 }
 
@@ -155,10 +151,7 @@ impl Parser<'_> {
     }
 
     fn hex_char(&mut self, digits: usize) -> Result<char, PyLitError> {
-        let hex = self
-            .text
-            .get(self.i..self.i + digits)
-            .ok_or_else(|| self.err("short hex escape"))?;
+        let hex = self.text.get(self.i..self.i + digits).ok_or_else(|| self.err("short hex escape"))?;
         let code = u32::from_str_radix(hex, 16).map_err(|_| self.err("bad hex escape"))?;
         self.i += digits;
         char::from_u32(code).ok_or_else(|| self.err("escape is not a character"))
@@ -166,18 +159,10 @@ impl Parser<'_> {
 
     fn number(&mut self) -> Result<Value, PyLitError> {
         let start = self.i;
-        while self.i < self.s.len()
-            && matches!(
-                self.s[self.i],
-                b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E' | b'_'
-            )
-        {
+        while self.i < self.s.len() && matches!(self.s[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E' | b'_') {
             self.i += 1;
         }
-        let lexeme: String = self.text[start..self.i]
-            .chars()
-            .filter(|&c| c != '_')
-            .collect();
+        let lexeme: String = self.text[start..self.i].chars().filter(|&c| c != '_').collect();
         if let Ok(n) = lexeme.parse::<i64>() {
             return Ok(Value::Number(n.into()));
         }
@@ -186,27 +171,19 @@ impl Parser<'_> {
             .ok()
             .and_then(Number::from_f64)
             .map(Value::Number)
-            .ok_or(PyLitError {
-                at: start,
-                what: "bad number",
-            })
+            .ok_or(PyLitError { at: start, what: "bad number" })
     }
 
     fn word(&mut self) -> Result<Value, PyLitError> {
         let start = self.i;
-        while self.i < self.s.len()
-            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
-        {
+        while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_') {
             self.i += 1;
         }
         match &self.text[start..self.i] {
             "True" => Ok(Value::Bool(true)),
             "False" => Ok(Value::Bool(false)),
             "None" => Ok(Value::Null),
-            _ => Err(PyLitError {
-                at: start,
-                what: "unknown word",
-            }),
+            _ => Err(PyLitError { at: start, what: "unknown word" }),
         }
     }
 }
@@ -218,12 +195,8 @@ mod tests {
 
     #[test]
     fn nested_dicts_lists_and_constants() {
-        let v =
-            parse("{'a': [1, -2.5, True, False, None], 'b': {'c': ('x', 'y',)}, 3: {}}").unwrap();
-        assert_eq!(
-            v,
-            json!({"a": [1, -2.5, true, false, null], "b": {"c": ["x", "y"]}, "3": {}})
-        );
+        let v = parse("{'a': [1, -2.5, True, False, None], 'b': {'c': ('x', 'y',)}, 3: {}}").unwrap();
+        assert_eq!(v, json!({"a": [1, -2.5, true, false, null], "b": {"c": ["x", "y"]}, "3": {}}));
     }
 
     #[test]
@@ -257,16 +230,8 @@ mod tests {
         let body = "{'error': {'code': 429, 'message': 'You exceeded.\\n* Quota exceeded, limit: 20\\nPlease retry in 9.1s.', 'status': 'RESOURCE_EXHAUSTED', 'details': [{'@type': 'type.googleapis.com/google.rpc.QuotaFailure', 'violations': [{'quotaId': 'GenerateRequestsPerDayPerProjectPerModel-FreeTier', 'quotaValue': '20'}]}, {'@type': 'type.googleapis.com/google.rpc.RetryInfo', 'retryDelay': '9s'}]}}";
         let v = parse(body).unwrap();
         assert_eq!(v["error"]["code"], 429);
-        assert_eq!(
-            v["error"]["details"][0]["violations"][0]["quotaValue"],
-            "20"
-        );
+        assert_eq!(v["error"]["details"][0]["violations"][0]["quotaValue"], "20");
         assert_eq!(v["error"]["details"][1]["retryDelay"], "9s");
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("\n* Quota")
-        );
+        assert!(v["error"]["message"].as_str().unwrap().contains("\n* Quota"));
     }
 }

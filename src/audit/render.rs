@@ -55,11 +55,7 @@ pub(super) fn table(report: &Report) -> String {
                 it.kind,
                 it.status,
                 it.attempts,
-                if it.source.is_empty() {
-                    it.name.clone()
-                } else {
-                    format!("{} ({})", it.name, it.source)
-                }
+                if it.source.is_empty() { it.name.clone() } else { format!("{} ({})", it.name, it.source) }
             ));
         }
     }
@@ -82,12 +78,7 @@ fn grid(report: &Report) -> String {
     let num = |header, f: &dyn Fn(&Counts) -> String| Column {
         header,
         right: true,
-        cells: report
-            .rows
-            .iter()
-            .map(|r| f(&r.counts))
-            .chain([f(&report.totals)])
-            .collect(),
+        cells: report.rows.iter().map(|r| f(&r.counts)).chain([f(&report.totals)]).collect(),
     };
     let mut columns = vec![
         text("day", &day, "total".into()),
@@ -114,26 +105,13 @@ fn grid(report: &Report) -> String {
 
     let widths: Vec<usize> = columns
         .iter()
-        .map(|c| {
-            c.cells
-                .iter()
-                .map(|s| s.chars().count())
-                .chain([c.header.len()])
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|c| c.cells.iter().map(|s| s.chars().count()).chain([c.header.len()]).max().unwrap_or(0))
         .collect();
     let line = |cells: Vec<(&str, bool)>| -> String {
         let parts: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|((s, right), w)| {
-                if *right {
-                    format!("{s:>w$}")
-                } else {
-                    format!("{s:<w$}")
-                }
-            })
+            .map(|((s, right), w)| if *right { format!("{s:>w$}") } else { format!("{s:<w$}") })
             .collect();
         parts.join("  ").trim_end().to_string() + "\n"
     };
@@ -144,12 +122,7 @@ fn grid(report: &Report) -> String {
             let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
             out.push_str(&(rule.join("  ") + "\n"));
         }
-        out.push_str(&line(
-            columns
-                .iter()
-                .map(|c| (c.cells[i].as_str(), c.right))
-                .collect(),
-        ));
+        out.push_str(&line(columns.iter().map(|c| (c.cells[i].as_str(), c.right)).collect()));
     }
     out
 }
@@ -158,13 +131,7 @@ pub(super) fn csv(report: &Report) -> String {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     let mut header = vec!["day", "project", "key", "model", "requests"];
     header.extend(OUTCOME_COLUMNS.iter().map(|(_, name, _)| *name));
-    header.extend([
-        "wasted",
-        "prompt_tokens",
-        "output_tokens",
-        "thinking_tokens",
-        "cost_usd",
-    ]);
+    header.extend(["wasted", "prompt_tokens", "output_tokens", "thinking_tokens", "cost_usd"]);
     // Writing to a Vec cannot fail; a failure here would be a bug in the csv crate.
     w.write_record(&header).expect("CSV to memory");
     for row in &report.rows {
@@ -176,11 +143,7 @@ pub(super) fn csv(report: &Report) -> String {
             row.model.clone(),
             c.requests.to_string(),
         ];
-        record.extend(
-            OUTCOME_COLUMNS
-                .iter()
-                .map(|(o, _, _)| c.outcome(*o).to_string()),
-        );
+        record.extend(OUTCOME_COLUMNS.iter().map(|(o, _, _)| c.outcome(*o).to_string()));
         record.extend([
             c.wasted.to_string(),
             c.prompt_tokens.to_string(),

@@ -11,7 +11,8 @@ use serde_json::json;
 
 pub async fn models(cfg: &Config, as_json: bool) -> Result<Exit, CliError> {
     let chosen = choose(cfg, None)?;
-    let keys: Vec<_> = if chosen.keys.is_empty() { vec![None] } else { chosen.keys.iter().cloned().map(Some).collect() };
+    let keys: Vec<_> =
+        if chosen.keys.is_empty() { vec![None] } else { chosen.keys.iter().cloned().map(Some).collect() };
     let listings = catalog::list_all(chosen.provider.as_ref(), &keys, &Clock::system()).await;
     let mut key_rows = Vec::new();
     for l in &listings {
@@ -48,7 +49,7 @@ pub async fn models(cfg: &Config, as_json: bool) -> Result<Exit, CliError> {
         for (k, s) in &key_rows {
             println!("  key {k:<20} {s}");
         }
-        println!("{:<8} {:<28} {}", "stage", "model", "status");
+        println!("{:<8} {:<28} status", "stage", "model");
         for s in &stages {
             let wanted = match s.stage {
                 Stage::Ocr => &chosen.ocr_models,

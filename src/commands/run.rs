@@ -57,13 +57,8 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     let run_id = format!("{}-{:04x}", clock.now().strftime("%Y%m%dT%H%M%SZ"), fastrand::u16(..));
     store.begin_run(&run_id).map_err(|e| CliError::Other(e.into()))?;
     let ledger = Arc::new(Ledger::open(store.clone()).map_err(|e| CliError::Other(e.into()))?);
-    let quota = Arc::new(QuotaEngine::new(
-        chosen.provider.name(),
-        &chosen.keys,
-        chosen.limits.clone(),
-        store.clone(),
-        clock,
-    ));
+    let quota =
+        Arc::new(QuotaEngine::new(chosen.provider.name(), &chosen.keys, chosen.limits.clone(), store.clone(), clock));
     let shared = quota.shared_projects();
     for (project, n) in &shared {
         tracing::info!("{n} keys share project {project}: they share its quota, so rotating them adds none");

@@ -49,9 +49,7 @@ fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
 
 fn walk(dir: &Path, posts: &mut Vec<PostSource>, skipped: &mut Vec<Skipped>) -> std::io::Result<()> {
     let entries = sorted_entries(dir)?;
-    let file_named = |name: &str| {
-        entries.iter().find(|(p, t)| !t.is_dir() && p.file_name().is_some_and(|n| n == name))
-    };
+    let file_named = |name: &str| entries.iter().find(|(p, t)| !t.is_dir() && p.file_name().is_some_and(|n| n == name));
     let text = TEXT_FILES.iter().find_map(|name| file_named(name)).map(|(p, _)| {
         if p.extension().is_some_and(|e| e == "json") {
             TextSource::Json(p.clone())
@@ -94,7 +92,8 @@ pub fn load_text(post: &PostSource) -> Result<LoadedText, InputError> {
         return Ok(LoadedText { title: None, body: String::new() });
     };
     let read = |path: &PathBuf| -> Result<String, InputError> {
-        let bytes = fs::read(path).map_err(|source| InputError::Io { post: post.id.clone(), path: path.clone(), source })?;
+        let bytes =
+            fs::read(path).map_err(|source| InputError::Io { post: post.id.clone(), path: path.clone(), source })?;
         decode(&bytes).map(|s| normalize(&s)).map_err(|reason| InputError::Invalid {
             post: post.id.clone(),
             path: path.clone(),
@@ -115,8 +114,10 @@ pub fn load_text(post: &PostSource) -> Result<LoadedText, InputError> {
         TextSource::Json(path) => {
             let text = read(path)?;
             let invalid = |reason: String| InputError::Invalid { post: post.id.clone(), path: path.clone(), reason };
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(format!("invalid JSON: {e}")))?;
-            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string).filter(|s| !s.trim().is_empty());
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| invalid(format!("invalid JSON: {e}")))?;
+            let field =
+                |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string).filter(|s| !s.trim().is_empty());
             let title = field("title");
             let body = field("desc").or_else(|| field("content"));
             if title.is_none() && body.is_none() {
@@ -129,7 +130,8 @@ pub fn load_text(post: &PostSource) -> Result<LoadedText, InputError> {
 
 /// Reads an image and checks that it is one.
 pub fn load_image(post: &PostSource, path: &Path) -> Result<ImageInput, InputError> {
-    let bytes = fs::read(path).map_err(|source| InputError::Io { post: post.id.clone(), path: path.to_path_buf(), source })?;
+    let bytes =
+        fs::read(path).map_err(|source| InputError::Io { post: post.id.clone(), path: path.to_path_buf(), source })?;
     let mime = sniff_mime(&bytes).ok_or_else(|| InputError::Invalid {
         post: post.id.clone(),
         path: path.to_path_buf(),

@@ -25,7 +25,11 @@ pub struct StageModels {
 
 /// Lists models with every key (each once). Keys that are rejected come back as errors,
 /// for the caller to disable.
-pub async fn list_all(provider: &dyn Provider, keys: &[Option<ApiKey>], clock: &crate::quota::clock::Clock) -> Vec<Listing> {
+pub async fn list_all(
+    provider: &dyn Provider,
+    keys: &[Option<ApiKey>],
+    clock: &crate::quota::clock::Clock,
+) -> Vec<Listing> {
     let mut out = Vec::new();
     for key in keys {
         let started = clock.now();
@@ -59,7 +63,11 @@ pub fn validate(stage: Stage, wanted: &[String], served: &BTreeSet<String>) -> S
                 kept.push(m.clone());
             }
         } else {
-            dropped.push((m.clone(), "not listed by ListModels (or not for generateContent)".into(), closest(m, served)));
+            dropped.push((
+                m.clone(),
+                "not listed by ListModels (or not for generateContent)".into(),
+                closest(m, served),
+            ));
         }
     }
     StageModels { stage, kept, dropped }
@@ -85,7 +93,8 @@ mod tests {
 
     #[test]
     fn retired_model_is_dropped_with_a_suggestion() {
-        let served: BTreeSet<String> = ["gemini-2.5-flash", "gemini-2.5-flash-lite"].iter().map(|s| s.to_string()).collect();
+        let served: BTreeSet<String> =
+            ["gemini-2.5-flash", "gemini-2.5-flash-lite"].iter().map(|s| s.to_string()).collect();
         let wanted = vec!["gemini-2.5-flash-lite".to_string(), "gemini-1.5-flash".to_string()];
         let v = validate(Stage::Ocr, &wanted, &served);
         assert_eq!(v.kept, ["gemini-2.5-flash-lite"]);

@@ -179,9 +179,13 @@ pub enum Failure {
     Timeout,
     Connection,
     /// The prompt or the answer was refused for safety (or a like reason).
-    Blocked { reason: String },
+    Blocked {
+        reason: String,
+    },
     /// The answer was not the JSON asked for; `truncated` when cut at the output limit.
-    BadOutput { truncated: bool },
+    BadOutput {
+        truncated: bool,
+    },
     BadRequest,
     /// A local tool is missing (Tesseract, a language pack): retried on a later run.
     Unavailable,

@@ -56,22 +56,12 @@ impl OpenAiProvider {
     }
 
     fn output_mode(&self, model: &str) -> OutputMode {
-        let models = self
-            .json_object_models
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if models.contains(model) {
-            OutputMode::JsonObject
-        } else {
-            OutputMode::StrictSchema
-        }
+        let models = self.json_object_models.lock().unwrap_or_else(|e| e.into_inner());
+        if models.contains(model) { OutputMode::JsonObject } else { OutputMode::StrictSchema }
     }
 
     fn remember_json_object(&self, model: &str) {
-        let mut models = self
-            .json_object_models
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut models = self.json_object_models.lock().unwrap_or_else(|e| e.into_inner());
         models.insert(model.to_string());
     }
 
@@ -83,8 +73,7 @@ impl OpenAiProvider {
         let builder = authorized(self.client.post(&url).json(&body), secret);
         let (status, headers, bytes) = send(builder, secret).await.map_err(Attempt::Failed)?;
         if status.is_success() {
-            return response::parse_completion(&bytes, AnswerKind::of(call.task))
-                .map_err(Attempt::Failed);
+            return response::parse_completion(&bytes, AnswerKind::of(call.task)).map_err(Attempt::Failed);
         }
         let error = ErrorBody::parse(&bytes);
         let failed = call_error(status, &headers, &error, secret);
@@ -124,40 +113,19 @@ impl Provider for OpenAiProvider {
     async fn list_models(&self, key: Option<&ApiKey>) -> Result<Option<Vec<ModelInfo>>, CallError> {
         let secret = key.map(ApiKey::secret);
         let url = format!("{}/models", self.base_url);
-        let (status, headers, bytes) =
-            send(authorized(self.client.get(&url), secret), secret).await?;
+        let (status, headers, bytes) = send(authorized(self.client.get(&url), secret), secret).await?;
         // 405 too: some servers route every unknown GET to a POST-only handler.
-        if matches!(
-            status,
-            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
-        ) {
+        if matches!(status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(call_error(
-                status,
-                &headers,
-                &ErrorBody::parse(&bytes),
-                secret,
-            ));
+            return Err(call_error(status, &headers, &ErrorBody::parse(&bytes), secret));
         }
         let list: ModelList = serde_json::from_slice(&bytes).map_err(|e| {
-            CallError::new(
-                Failure::ServerError,
-                Some(status.as_u16()),
-                format!("unreadable model list: {e}"),
-            )
+            CallError::new(Failure::ServerError, Some(status.as_u16()), format!("unreadable model list: {e}"))
         })?;
         // The listing says nothing about capabilities: anything listed is taken to chat.
-        Ok(Some(
-            list.data
-                .into_iter()
-                .map(|m| ModelInfo {
-                    id: m.id,
-                    generates: true,
-                })
-                .collect(),
-        ))
+        Ok(Some(list.data.into_iter().map(|m| ModelInfo { id: m.id, generates: true }).collect()))
     }
 
     async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError> {
@@ -171,9 +139,7 @@ impl Provider for OpenAiProvider {
                     refused.message
                 );
                 self.remember_json_object(call.model);
-                self.complete(&call, OutputMode::JsonObject)
-                    .await
-                    .map_err(Attempt::into_error)
+                self.complete(&call, OutputMode::JsonObject).await.map_err(Attempt::into_error)
             }
             Err(Attempt::Failed(e)) => Err(e),
         }
@@ -203,26 +169,16 @@ async fn send(
     builder: reqwest::RequestBuilder,
     secret: Option<&str>,
 ) -> Result<(StatusCode, HeaderMap, Vec<u8>), CallError> {
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| transport_error(&e, None, secret))?;
+    let response = builder.send().await.map_err(|e| transport_error(&e, None, secret))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(&e, Some(status), secret))?;
+    let bytes = response.bytes().await.map_err(|e| transport_error(&e, Some(status), secret))?;
     Ok((status, headers, bytes.to_vec()))
 }
 
 /// A request that got no complete answer. A body cut off mid-way is the server's failure
 /// (retryable), like any connection error once a status has arrived.
-fn transport_error(
-    e: &reqwest::Error,
-    status: Option<StatusCode>,
-    secret: Option<&str>,
-) -> CallError {
+fn transport_error(e: &reqwest::Error, status: Option<StatusCode>, secret: Option<&str>) -> CallError {
     let failure = if e.is_timeout() {
         Failure::Timeout
     } else if status.is_some() || e.is_body() || e.is_decode() {
@@ -247,22 +203,9 @@ fn error_chain(e: &reqwest::Error) -> String {
     message
 }
 
-fn call_error(
-    status: StatusCode,
-    headers: &HeaderMap,
-    error: &ErrorBody,
-    secret: Option<&str>,
-) -> CallError {
+fn call_error(status: StatusCode, headers: &HeaderMap, error: &ErrorBody, secret: Option<&str>) -> CallError {
     let failure = classify::classify(status.as_u16(), headers, error, Timestamp::now());
-    let code = error
-        .code
-        .as_deref()
-        .map(|c| format!(" ({c})"))
-        .unwrap_or_default();
-    let message = format!(
-        "HTTP {}{code}: {}",
-        status.as_u16(),
-        classify::redact(&error.message, secret)
-    );
+    let code = error.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+    let message = format!("HTTP {}{code}: {}", status.as_u16(), classify::redact(&error.message, secret));
     CallError::new(failure, Some(status.as_u16()), message)
 }

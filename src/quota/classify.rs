@@ -79,7 +79,9 @@ mod tests {
     fn fixture(name: &str) -> Value {
         let path = format!("{}/tests/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path)
-            .or_else(|_| std::fs::read_to_string(format!("{}/../shared/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR"))))
+            .or_else(|_| {
+                std::fs::read_to_string(format!("{}/../shared/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR")))
+            })
             .unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }

@@ -157,7 +157,9 @@ impl QuotaEngine {
         let keys = if keys.is_empty() {
             vec![KeyState { key: None, project: provider.to_string(), disabled: false }]
         } else {
-            keys.iter().map(|k| KeyState { key: Some(k.clone()), project: k.project.clone(), disabled: false }).collect()
+            keys.iter()
+                .map(|k| KeyState { key: Some(k.clone()), project: k.project.clone(), disabled: false })
+                .collect()
         };
         QuotaEngine {
             provider: provider.to_string(),
@@ -201,7 +203,9 @@ impl QuotaEngine {
                 .store
                 .pools()
                 .ok()
-                .and_then(|rows| rows.into_iter().find(|r| r.provider == self.provider && r.project == project && r.model == model))
+                .and_then(|rows| {
+                    rows.into_iter().find(|r| r.provider == self.provider && r.project == project && r.model == model)
+                })
                 .unwrap_or_else(|| PoolRow {
                     provider: self.provider.clone(),
                     project: project.to_string(),

@@ -39,9 +39,7 @@ pub fn task_tokens(task: &Task) -> u64 {
     const OVERHEAD: u64 = 600;
     OVERHEAD
         + match task {
-            Task::Combined { post } => {
-                text_tokens(&post.text) + post.images.iter().map(image_tokens).sum::<u64>()
-            }
+            Task::Combined { post } => text_tokens(&post.text) + post.images.iter().map(image_tokens).sum::<u64>(),
             Task::Ocr { image } => image_tokens(image),
             Task::Summary { post, ocr } => {
                 text_tokens(&post.text) + ocr.iter().filter_map(|o| o.text.as_deref()).map(text_tokens).sum::<u64>()

@@ -192,7 +192,8 @@ impl Store {
     /// Jobs per state, over jobs still referenced by a post's latest run.
     pub fn job_counts(&self) -> Result<Vec<(String, String, i64)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT stage, state, COUNT(*) FROM jobs GROUP BY stage, state ORDER BY stage, state")?;
+        let mut stmt =
+            conn.prepare("SELECT stage, state, COUNT(*) FROM jobs GROUP BY stage, state ORDER BY stage, state")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -208,18 +209,6 @@ impl Store {
             params![run_id, now_rfc3339(), exit_code, resume_at],
         )?;
         Ok(())
-    }
-
-    /// The last finished run: (run_id, exit code, resume time).
-    pub fn last_run(&self) -> Result<Option<(String, Option<i32>, Option<String>)>> {
-        let conn = self.conn();
-        Ok(conn
-            .query_row(
-                "SELECT run_id, exit_code, resume_at FROM runs ORDER BY started_at DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?)
     }
 }
 

@@ -15,10 +15,24 @@ impl Store {
                  thoughts_tokens, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             params![
-                a.ts, a.run_id, a.post_id, a.stage, a.provider, a.project, a.key_id, a.model, a.http_status,
-                a.outcome, a.quota_id, a.quota_value.map(|v| v as i64), a.retry_delay_ms.map(|v| v as i64),
-                a.latency_ms as i64, a.prompt_tokens.map(|v| v as i64), a.output_tokens.map(|v| v as i64),
-                a.thoughts_tokens.map(|v| v as i64), a.error,
+                a.ts,
+                a.run_id,
+                a.post_id,
+                a.stage,
+                a.provider,
+                a.project,
+                a.key_id,
+                a.model,
+                a.http_status,
+                a.outcome,
+                a.quota_id,
+                a.quota_value.map(|v| v as i64),
+                a.retry_delay_ms.map(|v| v as i64),
+                a.latency_ms as i64,
+                a.prompt_tokens.map(|v| v as i64),
+                a.output_tokens.map(|v| v as i64),
+                a.thoughts_tokens.map(|v| v as i64),
+                a.error,
             ],
         )?;
         let id = tx.last_insert_rowid();

@@ -45,11 +45,7 @@ pub fn render(summary: &Summary) -> String {
             }
         }
     }
-    for (heading, items) in [
-        ("Key experiences", &e.key_experiences),
-        ("Tips", &e.tips),
-        ("Advice", &e.advice),
-    ] {
+    for (heading, items) in [("Key experiences", &e.key_experiences), ("Tips", &e.tips), ("Advice", &e.advice)] {
         if !items.is_empty() {
             let _ = writeln!(out, "\n## {heading}\n");
             for item in items {

@@ -87,8 +87,8 @@ mod tests {
         for field in ["company", "rounds", "overview", "images", "topics"] {
             assert!(required.iter().any(|r| r == field), "{field} not required");
         }
-        let category = &schema["properties"]["rounds"]["items"]["properties"]["questions"]["items"]
-            ["properties"]["category"];
+        let category =
+            &schema["properties"]["rounds"]["items"]["properties"]["questions"]["items"]["properties"]["category"];
         assert_eq!(category["type"], "string");
         assert_eq!(category["enum"].as_array().unwrap().len(), 6);
     }

@@ -42,10 +42,7 @@ pub fn estimate_tokens(chars: usize, images: usize, per_image: u64) -> u64 {
 /// The transcription the fake "reads" from an image: mentions both name and content hash
 /// so tests can tell which bytes ended up under which name.
 pub fn transcription(image: &ImagePart, index: usize) -> String {
-    let name = image
-        .file
-        .clone()
-        .unwrap_or_else(|| format!("image_{}", index + 1));
+    let name = image.file.clone().unwrap_or_else(|| format!("image_{}", index + 1));
     format!("第{}张图 {name} 的文字 (sha256 {})", index + 1, image.sha8)
 }
 
@@ -66,10 +63,7 @@ fn is_ocr_schema(schema: &Value) -> bool {
     let Some(props) = schema.get("properties").and_then(Value::as_object) else {
         return false;
     };
-    props.len() == 1
-        && props
-            .get("text")
-            .is_some_and(|t| first_type(t).as_deref() == Some("string"))
+    props.len() == 1 && props.get("text").is_some_and(|t| first_type(t).as_deref() == Some("string"))
 }
 
 /// The first non-null type of a schema, lower-cased (Gemini's `responseSchema` spells
@@ -77,11 +71,7 @@ fn is_ocr_schema(schema: &Value) -> bool {
 fn first_type(schema: &Value) -> Option<String> {
     let ty = match schema.get("type") {
         Some(Value::String(t)) => Some(t.clone()),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .map(str::to_string),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").map(str::to_string),
         _ => None,
     };
     match ty {
@@ -96,11 +86,7 @@ fn walk(schema: &Value, name: &str, images: &[ImagePart], depth: usize) -> Value
     if let Some(value) = schema.get("const") {
         return value.clone();
     }
-    if let Some(first) = schema
-        .get("enum")
-        .and_then(Value::as_array)
-        .and_then(|e| e.first())
-    {
+    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
         return first.clone();
     }
     for key in ["anyOf", "oneOf"] {
@@ -146,10 +132,7 @@ fn array(schema: &Value, name: &str, images: &[ImagePart], depth: usize) -> Valu
             .iter()
             .enumerate()
             .map(|(i, image)| {
-                let file = image
-                    .file
-                    .clone()
-                    .unwrap_or_else(|| format!("image_{}", i + 1));
+                let file = image.file.clone().unwrap_or_else(|| format!("image_{}", i + 1));
                 let mut entry = walk(&item, "image", images, depth + 1);
                 entry["file"] = Value::String(file);
                 entry["text"] = Value::String(transcription(image, i));
@@ -157,17 +140,11 @@ fn array(schema: &Value, name: &str, images: &[ImagePart], depth: usize) -> Valu
             })
             .collect();
     }
-    let count = schema
-        .get("minItems")
-        .and_then(Value::as_u64)
-        .unwrap_or(1)
-        .max(1);
+    let count = schema.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1);
     // Nested arrays beyond a few levels only make the answer large; stop at one level of
     // recursion-worthy depth so self-referential schemas still terminate.
     let count = if depth > 12 { 0 } else { count };
-    (0..count)
-        .map(|_| walk(&item, name, images, depth + 1))
-        .collect()
+    (0..count).map(|_| walk(&item, name, images, depth + 1)).collect()
 }
 
 fn is_transcription_item(item: &Value) -> bool {

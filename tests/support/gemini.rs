@@ -101,14 +101,9 @@ impl ModelSpec {
         ModelSpec {
             id: id.to_string(),
             display_name: display_name(id),
-            methods: [
-                "generateContent",
-                "countTokens",
-                "createCachedContent",
-                "batchGenerateContent",
-            ]
-            .map(String::from)
-            .to_vec(),
+            methods: ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
+                .map(String::from)
+                .to_vec(),
             thinks_by_default: !id.contains("lite"),
             thinking_required: id.contains("pro"),
         }
@@ -142,10 +137,7 @@ impl ModelSpec {
         if self.generates() {
             let extra = json!({"temperature": 1, "topP": 0.95, "topK": 64, "maxTemperature": 2,
                 "thinking": self.thinks_by_default || self.thinking_required});
-            model
-                .as_object_mut()
-                .unwrap()
-                .extend(extra.as_object().unwrap().clone());
+            model.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         }
         model
     }
@@ -155,9 +147,7 @@ fn display_name(id: &str) -> String {
     id.split('-')
         .map(|w| {
             let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().chain(c).collect())
-                .unwrap_or_default()
+            c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
         })
         .collect::<Vec<String>>()
         .join(" ")
@@ -205,18 +195,8 @@ impl GeminiConfig {
         self.key_with_status(key, name, project, KeyStatus::Valid)
     }
 
-    pub fn key_with_status(
-        mut self,
-        key: &str,
-        name: &str,
-        project: &str,
-        status: KeyStatus,
-    ) -> Self {
-        let entry = KeyEntry {
-            name: name.into(),
-            project: project.into(),
-            status,
-        };
+    pub fn key_with_status(mut self, key: &str, name: &str, project: &str, status: KeyStatus) -> Self {
+        let entry = KeyEntry { name: name.into(), project: project.into(), status };
         self.keys.insert(key.into(), entry);
         self
     }
@@ -290,10 +270,7 @@ pub enum Fault {
 impl Fault {
     /// Faults answered with an error status are refused before quota is spent.
     fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            Fault::Internal | Fault::Overloaded | Fault::RateLimitedNoDetails | Fault::Hang
-        )
+        matches!(self, Fault::Internal | Fault::Overloaded | Fault::RateLimitedNoDetails | Fault::Hang)
     }
 }
 
@@ -336,28 +313,15 @@ struct Pool {
 
 impl Pool {
     fn new() -> Self {
-        Pool {
-            requests: VecDeque::new(),
-            tokens: VecDeque::new(),
-            day: pacific_today(),
-            today: 0,
-        }
+        Pool { requests: VecDeque::new(), tokens: VecDeque::new(), day: pacific_today(), today: 0 }
     }
 
     /// Drops what left the sliding window and resets the day counter at Pacific midnight.
     fn refresh(&mut self, now: Instant, minute: Duration) {
-        while self
-            .requests
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= minute)
-        {
+        while self.requests.front().is_some_and(|t| now.duration_since(*t) >= minute) {
             self.requests.pop_front();
         }
-        while self
-            .tokens
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) >= minute)
-        {
+        while self.tokens.front().is_some_and(|(t, _)| now.duration_since(*t) >= minute) {
             self.tokens.pop_front();
         }
         let today = pacific_today();
@@ -369,10 +333,7 @@ impl Pool {
 }
 
 fn pacific_today() -> jiff::civil::Date {
-    jiff::Timestamp::now()
-        .in_tz(PACIFIC)
-        .expect("tz database is bundled")
-        .date()
+    jiff::Timestamp::now().in_tz(PACIFIC).expect("tz database is bundled").date()
 }
 
 #[derive(Debug)]
@@ -420,9 +381,7 @@ impl FakeGemini {
             .route("/v1beta/models/{model_action}", post(generate_content))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("fake Gemini server");
+            axum::serve(listener, app).await.expect("fake Gemini server");
         });
         FakeGemini { addr, state, task }
     }
@@ -443,19 +402,11 @@ impl FakeGemini {
 
     /// `generateContent` requests to `model`, whatever they were answered.
     pub fn requests_to(&self, model: &str) -> usize {
-        self.lock()
-            .log
-            .iter()
-            .filter(|r| r.model.as_deref() == Some(model))
-            .count()
+        self.lock().log.iter().filter(|r| r.model.as_deref() == Some(model)).count()
     }
 
     pub fn count_status(&self, status: u16) -> usize {
-        self.lock()
-            .log
-            .iter()
-            .filter(|r| r.status == status)
-            .count()
+        self.lock().log.iter().filter(|r| r.status == status).count()
     }
 
     /// Requests that carried their key in the URL.
@@ -464,34 +415,23 @@ impl FakeGemini {
     }
 
     pub fn list_model_requests(&self) -> usize {
-        self.lock()
-            .log
-            .iter()
-            .filter(|r| r.path == "/v1beta/models")
-            .count()
+        self.lock().log.iter().filter(|r| r.path == "/v1beta/models").count()
     }
 
     /// Requests counted today against (project, model).
     pub fn used_today(&self, project: &str, model: &str) -> u32 {
         let mut state = self.lock();
         let minute = state.config.minute;
-        state
-            .pools
-            .get_mut(&(project.into(), model.into()))
-            .map_or(0, |p| {
-                p.refresh(Instant::now(), minute);
-                p.today
-            })
+        state.pools.get_mut(&(project.into(), model.into())).map_or(0, |p| {
+            p.refresh(Instant::now(), minute);
+            p.today
+        })
     }
 
     /// Pretends `n` requests were already spent today in (project, model).
     pub fn set_used_today(&self, project: &str, model: &str, n: u32) {
         let mut state = self.lock();
-        state
-            .pools
-            .entry((project.into(), model.into()))
-            .or_insert_with(Pool::new)
-            .today = n;
+        state.pools.entry((project.into(), model.into())).or_insert_with(Pool::new).today = n;
     }
 
     /// Midnight in Los Angeles: every daily counter starts again.
@@ -501,19 +441,11 @@ impl FakeGemini {
 
     /// Queues a fault for the next request to `model` (after those already queued).
     pub fn push_fault(&self, model: &str, fault: Fault) {
-        self.lock()
-            .faults
-            .entry(model.into())
-            .or_default()
-            .push_back(fault);
+        self.lock().faults.entry(model.into()).or_default().push_back(fault);
     }
 
     pub fn push_faults<I: IntoIterator<Item = Fault>>(&self, model: &str, faults: I) {
-        self.lock()
-            .faults
-            .entry(model.into())
-            .or_default()
-            .extend(faults);
+        self.lock().faults.entry(model.into()).or_default().extend(faults);
     }
 
     /// Applies `fault` to every request to `model` once the queue is empty; `None` stops it.
@@ -526,10 +458,7 @@ impl FakeGemini {
     }
 
     pub fn set_limits(&self, project: &str, model: &str, limits: Limits) {
-        self.lock()
-            .config
-            .limits
-            .insert((project.into(), model.into()), limits);
+        self.lock().config.limits.insert((project.into(), model.into()), limits);
     }
 
     pub fn set_key_status(&self, key: &str, status: KeyStatus) {
@@ -563,16 +492,9 @@ struct Caller {
 }
 
 fn caller(headers: &HeaderMap, query: &HashMap<String, String>) -> Caller {
-    let header_key = headers
-        .get("x-goog-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header_key = headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let url_key = query.get("key").cloned();
-    Caller {
-        in_header: header_key.is_some(),
-        in_url: url_key.is_some(),
-        key: header_key.or(url_key),
-    }
+    Caller { in_header: header_key.is_some(), in_url: url_key.is_some(), key: header_key.or(url_key) }
 }
 
 impl ServerState {
@@ -610,12 +532,8 @@ impl ServerState {
         };
         match self.config.keys.get(key) {
             None => Err(fixture_reply(400, "400-api-key-invalid.json")),
-            Some(e) if e.status == KeyStatus::Leaked => {
-                Err(fixture_reply(403, "403-key-leaked.json"))
-            }
-            Some(e) if e.status == KeyStatus::Suspended => {
-                Err(fixture_reply(403, "403-consumer-suspended.json"))
-            }
+            Some(e) if e.status == KeyStatus::Leaked => Err(fixture_reply(403, "403-key-leaked.json")),
+            Some(e) if e.status == KeyStatus::Suspended => Err(fixture_reply(403, "403-consumer-suspended.json")),
             Some(e) => Ok(e.project.clone()),
         }
     }
@@ -656,11 +574,7 @@ impl ServerState {
             Some(token) => {
                 let last = decode_page_token(token)
                     .ok_or_else(|| google_error(400, "Invalid page token.", "INVALID_ARGUMENT"))?;
-                models
-                    .iter()
-                    .position(|m| m.id == last)
-                    .map(|i| i + 1)
-                    .unwrap_or(models.len())
+                models.iter().position(|m| m.id == last).map(|i| i + 1).unwrap_or(models.len())
             }
         };
         let page: Vec<&ModelSpec> = models.iter().skip(start).take(size).collect();
@@ -702,12 +616,7 @@ impl ServerState {
         if action != "generateContent" {
             return Err(google_error(404, "Method not found.", "NOT_FOUND"));
         }
-        let spec = self
-            .config
-            .models
-            .iter()
-            .find(|m| m.id == model && m.generates())
-            .cloned();
+        let spec = self.config.models.iter().find(|m| m.id == model && m.generates()).cloned();
         let Some(spec) = spec else {
             return Err(model_not_found(model));
         };
@@ -744,35 +653,19 @@ impl ServerState {
 
     /// Counts the request against its pool, or refuses it with the real 429 (a refused
     /// request does not count).
-    fn spend_quota(
-        &mut self,
-        project: &str,
-        model: &str,
-        tokens: u64,
-        log: &mut LoggedRequest,
-    ) -> Result<(), Reply> {
+    fn spend_quota(&mut self, project: &str, model: &str, tokens: u64, log: &mut LoggedRequest) -> Result<(), Reply> {
         let limits = self.limits_for(project, model);
         let minute = self.config.minute;
         let now = Instant::now();
-        let pool = self
-            .pools
-            .entry((project.into(), model.into()))
-            .or_insert_with(Pool::new);
+        let pool = self.pools.entry((project.into(), model.into())).or_insert_with(Pool::new);
         pool.refresh(now, minute);
         let refusal = if limits.rpd == Some(0) {
             Some(limit_zero(model))
         } else if let Some(rpd) = limits.rpd.filter(|rpd| pool.today >= *rpd) {
             Some(per_day(model, rpd))
-        } else if let Some(rpm) = limits
-            .rpm
-            .filter(|rpm| pool.requests.len() >= *rpm as usize)
-        {
+        } else if let Some(rpm) = limits.rpm.filter(|rpm| pool.requests.len() >= *rpm as usize) {
             let oldest = pool.requests[pool.requests.len() - rpm as usize];
-            Some(per_minute_requests(
-                model,
-                rpm,
-                (oldest + minute).saturating_duration_since(now),
-            ))
+            Some(per_minute_requests(model, rpm, (oldest + minute).saturating_duration_since(now)))
         } else if let Some(tpm) = limits.tpm {
             let used: u64 = pool.tokens.iter().map(|(_, n)| n).sum();
             (used + tokens > tpm).then(|| {
@@ -795,12 +688,7 @@ impl ServerState {
 
 /// When enough tokens will have left the window for `excess` more to fit (the whole
 /// window if the request alone exceeds the limit).
-fn tokens_free_at(
-    tokens: &VecDeque<(Instant, u64)>,
-    excess: u64,
-    minute: Duration,
-    now: Instant,
-) -> Duration {
+fn tokens_free_at(tokens: &VecDeque<(Instant, u64)>, excess: u64, minute: Duration, now: Instant) -> Duration {
     let mut freed = 0;
     for (at, n) in tokens {
         freed += n;
@@ -826,10 +714,7 @@ async fn list_models(
 ) -> Response {
     let (reply, latency) = {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-        (
-            state.list_models(&query, &caller(&headers, &query)),
-            state.config.latency,
-        )
+        (state.list_models(&query, &caller(&headers, &query)), state.config.latency)
     };
     send(reply, latency).await
 }
@@ -853,21 +738,13 @@ async fn send(reply: Reply, delay: Duration) -> Response {
         tokio::time::sleep(delay).await;
     }
     match reply {
-        Reply::Json(status, body) => (
-            status,
-            [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-            body.to_string(),
-        )
-            .into_response(),
+        Reply::Json(status, body) => {
+            (status, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
+        }
         Reply::TruncatedBody(body) => {
             let text = body.to_string();
             let half = text.as_bytes()[..text.len() / 2].to_vec();
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-                half,
-            )
-                .into_response()
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], half).into_response()
         }
         Reply::ConnectionCut(body) => connection_cut(body.to_string().into_bytes()),
         Reply::Hang => std::future::pending().await,
@@ -885,10 +762,7 @@ fn connection_cut(full: Vec<u8>) -> Response {
             None => {
                 // Let the first half reach the client before the connection goes.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                Some((
-                    Err(std::io::Error::other("connection cut by fault injection")),
-                    None,
-                ))
+                Some((Err(std::io::Error::other("connection cut by fault injection")), None))
             }
         }
     });
@@ -916,15 +790,8 @@ struct GenerateRequest {
 }
 
 /// Fields the real API knows; anything else is a 400 "Unknown name" there.
-const REQUEST_FIELDS: &[&str] = &[
-    "contents",
-    "systemInstruction",
-    "generationConfig",
-    "safetySettings",
-    "tools",
-    "toolConfig",
-    "cachedContent",
-];
+const REQUEST_FIELDS: &[&str] =
+    &["contents", "systemInstruction", "generationConfig", "safetySettings", "tools", "toolConfig", "cachedContent"];
 const GENERATION_CONFIG_FIELDS: &[&str] = &[
     "stopSequences",
     "responseMimeType",
@@ -978,16 +845,10 @@ fn check_fields(obj: &Value, known: &[&str], at: &str) -> Result<(), Reply> {
     match map.keys().find(|k| !known.contains(&camel(k).as_str())) {
         None => Ok(()),
         Some(unknown) => {
-            let place = if at.is_empty() {
-                String::new()
-            } else {
-                format!(" at '{at}'")
-            };
+            let place = if at.is_empty() { String::new() } else { format!(" at '{at}'") };
             Err(google_error(
                 400,
-                &format!(
-                    "Invalid JSON payload received. Unknown name \"{unknown}\"{place}: Cannot find field."
-                ),
+                &format!("Invalid JSON payload received. Unknown name \"{unknown}\"{place}: Cannot find field."),
                 "INVALID_ARGUMENT",
             ))
         }
@@ -1000,21 +861,17 @@ fn invalid(message: &str) -> Reply {
 
 impl GenerateRequest {
     fn parse(body: &[u8], spec: &ModelSpec) -> Result<GenerateRequest, Reply> {
-        let body: Value = serde_json::from_slice(body)
-            .map_err(|e| invalid(&format!("Invalid JSON payload received. {e}")))?;
+        let body: Value =
+            serde_json::from_slice(body).map_err(|e| invalid(&format!("Invalid JSON payload received. {e}")))?;
         check_fields(&body, REQUEST_FIELDS, "")?;
-        let config = field(&body, "generationConfig")
-            .cloned()
-            .unwrap_or(Value::Null);
+        let config = field(&body, "generationConfig").cloned().unwrap_or(Value::Null);
         check_fields(&config, GENERATION_CONFIG_FIELDS, "generation_config")?;
 
         let mut request = GenerateRequest {
             texts: Vec::new(),
             images: Vec::new(),
             chars: 0,
-            response_mime_type: field(&config, "responseMimeType")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            response_mime_type: field(&config, "responseMimeType").and_then(Value::as_str).map(str::to_string),
             schema: None,
             max_output_tokens: field(&config, "maxOutputTokens").and_then(Value::as_u64),
             thinking_budget: field(&config, "thinkingConfig")
@@ -1023,21 +880,14 @@ impl GenerateRequest {
         };
         request.read_schema(&config)?;
         if request.thinking_budget == Some(0) && spec.thinking_required {
-            return Err(invalid(
-                "Budget 0 is invalid. This model only works in thinking mode.",
-            ));
+            return Err(invalid("Budget 0 is invalid. This model only works in thinking mode."));
         }
         if let Some(system) = field(&body, "systemInstruction") {
             request.read_parts(system, "system_instruction")?;
         }
-        let contents = field(&body, "contents")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let contents = field(&body, "contents").and_then(Value::as_array).cloned().unwrap_or_default();
         if contents.is_empty() {
-            return Err(invalid(
-                "* GenerateContentRequest.contents: contents is not specified\n",
-            ));
+            return Err(invalid("* GenerateContentRequest.contents: contents is not specified\n"));
         }
         for (i, content) in contents.iter().enumerate() {
             request.read_parts(content, &format!("contents[{i}]"))?;
@@ -1063,10 +913,7 @@ impl GenerateRequest {
     }
 
     fn read_parts(&mut self, content: &Value, at: &str) -> Result<(), Reply> {
-        let parts = field(content, "parts")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let parts = field(content, "parts").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut last_text: Option<String> = None;
         for (j, part) in parts.iter().enumerate() {
             if let Some(text) = field(part, "text").and_then(Value::as_str) {
@@ -1074,9 +921,7 @@ impl GenerateRequest {
                 self.texts.push(text.to_string());
                 last_text = Some(text.to_string());
             } else if let Some(inline) = field(part, "inlineData") {
-                let data = field(inline, "data")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let data = field(inline, "data").and_then(Value::as_str).unwrap_or_default();
                 let bytes = BASE64.decode(data).map_err(|_| {
                     invalid(&format!(
                         "Invalid value at '{at}.parts[{j}].inline_data.data' (TYPE_BYTES), Base64 decoding failed"
@@ -1106,22 +951,16 @@ impl GenerateRequest {
     /// The text a model would give: schema-shaped JSON, or plain text when none was asked.
     fn answer_text(&self) -> String {
         let json_wanted = self.response_mime_type.as_deref() == Some("application/json");
-        let schema = self.schema.clone().or_else(|| {
-            json_wanted
-                .then(|| self.texts.iter().find_map(|t| answer::schema_in_text(t)))
-                .flatten()
-        });
+        let schema = self
+            .schema
+            .clone()
+            .or_else(|| json_wanted.then(|| self.texts.iter().find_map(|t| answer::schema_in_text(t))).flatten());
         match schema {
             Some(schema) => answer::generate(&schema, &self.images).to_string(),
             None if json_wanted => json!({"text": "fake answer"}).to_string(),
             None => {
                 let mut lines = vec![format!("Fake answer to {} text part(s).", self.texts.len())];
-                lines.extend(
-                    self.images
-                        .iter()
-                        .enumerate()
-                        .map(|(i, img)| answer::transcription(img, i)),
-                );
+                lines.extend(self.images.iter().enumerate().map(|(i, img)| answer::transcription(img, i)));
                 lines.join("\n")
             }
         }
@@ -1171,9 +1010,8 @@ impl GenerateRequest {
         } else {
             json!({"parts": [{"text": text}], "role": "model"})
         };
-        let mut details = vec![
-            json!({"modality": "TEXT", "tokenCount": prompt - TOKENS_PER_IMAGE * self.images.len() as u64}),
-        ];
+        let mut details =
+            vec![json!({"modality": "TEXT", "tokenCount": prompt - TOKENS_PER_IMAGE * self.images.len() as u64})];
         if !self.images.is_empty() {
             details.push(json!({"modality": "IMAGE", "tokenCount": TOKENS_PER_IMAGE * self.images.len() as u64}));
         }
@@ -1225,10 +1063,7 @@ fn fixture(name: &str) -> Value {
 }
 
 fn fixture_reply(status: u16, name: &str) -> Reply {
-    Reply::Json(
-        StatusCode::from_u16(status).expect("valid status"),
-        fixture(name),
-    )
+    Reply::Json(StatusCode::from_u16(status).expect("valid status"), fixture(name))
 }
 
 fn google_error(code: u16, message: &str, status: &str) -> Reply {
@@ -1238,19 +1073,14 @@ fn google_error(code: u16, message: &str, status: &str) -> Reply {
 
 fn model_not_found(model: &str) -> Reply {
     let mut body = fixture("404-model-retired.json");
-    let message = body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .replace("gemini-1.5-flash", model);
+    let message = body["error"]["message"].as_str().unwrap_or_default().replace("gemini-1.5-flash", model);
     body["error"]["message"] = Value::String(message);
     Reply::Json(StatusCode::NOT_FOUND, body)
 }
 
 /// The `details[]` entry of the given `@type` (e.g. "QuotaFailure").
 fn detail<'a>(body: &'a mut Value, kind: &str) -> &'a mut Value {
-    let details = body["error"]["details"]
-        .as_array_mut()
-        .expect("fixture has details");
+    let details = body["error"]["details"].as_array_mut().expect("fixture has details");
     let suffix = format!(".{kind}");
     details
         .iter_mut()
@@ -1269,17 +1099,11 @@ fn set_retry_delay(body: &mut Value, delay: String) {
 }
 
 fn quota_id(body: &mut Value) -> String {
-    detail(body, "QuotaFailure")["violations"][0]["quotaId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    detail(body, "QuotaFailure")["violations"][0]["quotaId"].as_str().unwrap_or_default().to_string()
 }
 
 fn too_many(mut body: Value) -> (String, Reply) {
-    (
-        quota_id(&mut body),
-        Reply::Json(StatusCode::TOO_MANY_REQUESTS, body),
-    )
+    (quota_id(&mut body), Reply::Json(StatusCode::TOO_MANY_REQUESTS, body))
 }
 
 /// protobuf Duration JSON: seconds with 0, 3, 6 or 9 fractional digits, like "45.837906927s".
@@ -1298,8 +1122,7 @@ fn per_minute_requests(model: &str, limit: u32, wait: Duration) -> (String, Repl
     set_violation(&mut body, model, limit);
     let violation = &mut detail(&mut body, "QuotaFailure")["violations"][0];
     violation["quotaId"] = json!("GenerateRequestsPerMinutePerProjectPerModel-FreeTier");
-    violation["quotaMetric"] =
-        json!("generativelanguage.googleapis.com/generate_content_free_tier_requests");
+    violation["quotaMetric"] = json!("generativelanguage.googleapis.com/generate_content_free_tier_requests");
     set_retry_delay(&mut body, proto_duration(wait));
     too_many(body)
 }
@@ -1319,23 +1142,12 @@ fn per_day(model: &str, limit: u32) -> (String, Reply) {
     let mut body = fixture("429-per-day-free.json");
     set_violation(&mut body, model, limit);
     let now = jiff::Timestamp::now();
-    let to_next_minute =
-        Duration::from_nanos(60_000_000_000 - (now.as_nanosecond() % 60_000_000_000) as u64);
+    let to_next_minute = Duration::from_nanos(60_000_000_000 - (now.as_nanosecond() % 60_000_000_000) as u64);
     let message = body["error"]["message"]
         .as_str()
         .unwrap_or_default()
-        .replace(
-            "limit: 20, model: gemini-2.5-flash-lite",
-            &format!("limit: {limit}, model: {model}"),
-        )
-        .replace(
-            "9.171728021s",
-            &format!(
-                "{}.{:09}s",
-                to_next_minute.as_secs(),
-                to_next_minute.subsec_nanos()
-            ),
-        );
+        .replace("limit: 20, model: gemini-2.5-flash-lite", &format!("limit: {limit}, model: {model}"))
+        .replace("9.171728021s", &format!("{}.{:09}s", to_next_minute.as_secs(), to_next_minute.subsec_nanos()));
     body["error"]["message"] = Value::String(message);
     set_retry_delay(&mut body, format!("{}s", to_next_minute.as_secs()));
     too_many(body)
@@ -1344,10 +1156,7 @@ fn per_day(model: &str, limit: u32) -> (String, Reply) {
 fn limit_zero(model: &str) -> (String, Reply) {
     let mut body = fixture("429-limit-zero.json");
     set_violation(&mut body, model, 0);
-    let message = body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .replace("gemini-2.5-pro", model);
+    let message = body["error"]["message"].as_str().unwrap_or_default().replace("gemini-2.5-pro", model);
     body["error"]["message"] = Value::String(message);
     too_many(body)
 }

@@ -228,9 +228,7 @@ impl FakeOpenAi {
             .route("/v1/chat/completions", post(chat_completions))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("fake OpenAI server");
+            axum::serve(listener, app).await.expect("fake OpenAI server");
         });
         FakeOpenAi { addr, state, task }
     }
@@ -250,37 +248,20 @@ impl FakeOpenAi {
 
     /// Chat requests naming `model`, whatever they were answered.
     pub fn requests_to(&self, model: &str) -> usize {
-        self.lock()
-            .log
-            .iter()
-            .filter(|r| r.model.as_deref() == Some(model))
-            .count()
+        self.lock().log.iter().filter(|r| r.model.as_deref() == Some(model)).count()
     }
 
     pub fn count_status(&self, status: u16) -> usize {
-        self.lock()
-            .log
-            .iter()
-            .filter(|r| r.status == status)
-            .count()
+        self.lock().log.iter().filter(|r| r.status == status).count()
     }
 
     /// Requests that arrived before an earlier 429 allowed them.
     pub fn early_requests(&self) -> Vec<LoggedRequest> {
-        self.lock()
-            .log
-            .iter()
-            .filter(|r| r.early())
-            .cloned()
-            .collect()
+        self.lock().log.iter().filter(|r| r.early()).cloned().collect()
     }
 
     pub fn push_fault(&self, model: &str, fault: Fault) {
-        self.lock()
-            .faults
-            .entry(model.into())
-            .or_default()
-            .push_back(fault);
+        self.lock().faults.entry(model.into()).or_default().push_back(fault);
     }
 
     pub fn set_always(&self, model: &str, fault: Option<Fault>) {
@@ -304,11 +285,7 @@ impl FakeOpenAi {
 // Handlers
 
 enum Reply {
-    Json {
-        status: StatusCode,
-        body: Value,
-        headers: Vec<(&'static str, String)>,
-    },
+    Json { status: StatusCode, body: Value, headers: Vec<(&'static str, String)> },
     TruncatedBody(Value),
     Hang,
 }
@@ -323,19 +300,9 @@ impl Reply {
     }
 }
 
-fn openai_error(
-    status: u16,
-    message: &str,
-    kind: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> Reply {
+fn openai_error(status: u16, message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Reply {
     let body = json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
-    Reply::Json {
-        status: StatusCode::from_u16(status).expect("valid status"),
-        body,
-        headers: Vec::new(),
-    }
+    Reply::Json { status: StatusCode::from_u16(status).expect("valid status"), body, headers: Vec::new() }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -402,13 +369,7 @@ impl ServerState {
     fn list_models(&mut self, key: Option<&str>) -> Reply {
         let mut log = self.new_log("/v1/models", key);
         let reply = if !self.config.list_models {
-            openai_error(
-                404,
-                "Invalid URL (GET /v1/models)",
-                "invalid_request_error",
-                None,
-                None,
-            )
+            openai_error(404, "Invalid URL (GET /v1/models)", "invalid_request_error", None, None)
         } else {
             match self.authorize(key) {
                 Err(refusal) => refusal,
@@ -435,9 +396,7 @@ impl ServerState {
     fn chat(&mut self, key: Option<&str>, body: &[u8]) -> (Reply, Duration) {
         let mut log = self.new_log("/v1/chat/completions", key);
         let mut delay = self.config.latency;
-        let reply = self
-            .decide(key, body, &mut log, &mut delay)
-            .unwrap_or_else(|refusal| refusal);
+        let reply = self.decide(key, body, &mut log, &mut delay).unwrap_or_else(|refusal| refusal);
         log.status = reply.status();
         self.log.push(log);
         (reply, delay)
@@ -479,11 +438,8 @@ impl ServerState {
             }
             request.check_strict_schema()?;
         }
-        let fault = self
-            .faults
-            .get_mut(&model)
-            .and_then(VecDeque::pop_front)
-            .or_else(|| self.always.get(&model).cloned());
+        let fault =
+            self.faults.get_mut(&model).and_then(VecDeque::pop_front).or_else(|| self.always.get(&model).cloned());
         log.fault = fault.clone();
         match &fault {
             Some(Fault::Status(code)) => return Err(server_error(*code)),
@@ -496,11 +452,7 @@ impl ServerState {
         let body = request.answer(fault.as_ref(), self.next_id);
         Ok(match fault {
             Some(Fault::TruncatedBody) => Reply::TruncatedBody(body),
-            _ => Reply::Json {
-                status: StatusCode::OK,
-                body,
-                headers,
-            },
+            _ => Reply::Json { status: StatusCode::OK, body, headers },
         })
     }
 
@@ -516,20 +468,13 @@ impl ServerState {
         let style = self.config.retry_after;
         let rpm = self.config.rpm.get(model).copied();
         let now = log.at;
-        let pool = self
-            .pools
-            .entry((project.into(), model.into()))
-            .or_default();
+        let pool = self.pools.entry((project.into(), model.into())).or_default();
         log.earliest_allowed = pool.not_before;
         let Some(rpm) = rpm else {
             pool.requests.push_back(now);
             return Ok(Vec::new());
         };
-        while pool
-            .requests
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= minute)
-        {
+        while pool.requests.front().is_some_and(|t| now.duration_since(*t) >= minute) {
             pool.requests.pop_front();
         }
         let used = pool.requests.len();
@@ -548,20 +493,13 @@ impl ServerState {
                 go_duration(wait)
             );
             let body = json!({"error": {"message": message, "type": "requests", "param": null, "code": "rate_limit_exceeded"}});
-            return Err(Reply::Json {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                body,
-                headers,
-            });
+            return Err(Reply::Json { status: StatusCode::TOO_MANY_REQUESTS, body, headers });
         }
         pool.requests.push_back(now);
         let reset = (pool.requests[0] + minute).saturating_duration_since(now);
         Ok(vec![
             ("x-ratelimit-limit-requests", rpm.to_string()),
-            (
-                "x-ratelimit-remaining-requests",
-                (rpm as usize - used - 1).to_string(),
-            ),
+            ("x-ratelimit-remaining-requests", (rpm as usize - used - 1).to_string()),
             ("x-ratelimit-reset-requests", go_duration(reset)),
         ])
     }
@@ -581,9 +519,7 @@ fn retry_after_header(style: RetryAfter, wait: Duration) -> (Option<String>, Dur
             let at = now + jiff::SignedDuration::try_from(wait).expect("short wait");
             let at = jiff::Timestamp::from_second(at.as_second() + 1).expect("valid time");
             let printer = jiff::fmt::rfc2822::DateTimePrinter::new();
-            let text = printer
-                .timestamp_to_rfc9110_string(&at)
-                .expect("printable date");
+            let text = printer.timestamp_to_rfc9110_string(&at).expect("printable date");
             let allowed = at.duration_since(now).unsigned_abs();
             (Some(text), allowed)
         }
@@ -617,19 +553,12 @@ fn server_error(code: u16) -> Reply {
 async fn list_models(AxumState(state): AxumState<Shared>, headers: HeaderMap) -> Response {
     let (reply, latency) = {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-        (
-            state.list_models(bearer(&headers).as_deref()),
-            state.config.latency,
-        )
+        (state.list_models(bearer(&headers).as_deref()), state.config.latency)
     };
     send(reply, latency).await
 }
 
-async fn chat_completions(
-    AxumState(state): AxumState<Shared>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn chat_completions(AxumState(state): AxumState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let (reply, delay) = {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         state.chat(bearer(&headers).as_deref(), &body)
@@ -642,22 +571,11 @@ async fn send(reply: Reply, delay: Duration) -> Response {
         tokio::time::sleep(delay).await;
     }
     match reply {
-        Reply::Json {
-            status,
-            body,
-            headers,
-        } => {
-            let mut response = (
-                status,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response();
+        Reply::Json { status, body, headers } => {
+            let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
             for (name, value) in headers {
                 if let Ok(value) = HeaderValue::from_str(&value) {
-                    response
-                        .headers_mut()
-                        .insert(HeaderName::from_static(name), value);
+                    response.headers_mut().insert(HeaderName::from_static(name), value);
                 }
             }
             response
@@ -665,12 +583,7 @@ async fn send(reply: Reply, delay: Duration) -> Response {
         Reply::TruncatedBody(body) => {
             let text = body.to_string();
             let half = text.as_bytes()[..text.len() / 2].to_vec();
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                half,
-            )
-                .into_response()
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], half).into_response()
         }
         Reply::Hang => std::future::pending().await,
     }
@@ -697,22 +610,14 @@ fn bad_request(message: &str, param: Option<&str>) -> Reply {
 
 impl ChatRequest {
     fn parse(body: &[u8]) -> Result<ChatRequest, Reply> {
-        let body: Value = serde_json::from_slice(body).map_err(|e| {
-            bad_request(
-                &format!("We could not parse the JSON body of your request. ({e})"),
-                None,
-            )
-        })?;
-        let model = body["model"]
-            .as_str()
-            .ok_or_else(|| bad_request("you must provide a model parameter", None))?
-            .to_string();
+        let body: Value = serde_json::from_slice(body)
+            .map_err(|e| bad_request(&format!("We could not parse the JSON body of your request. ({e})"), None))?;
+        let model =
+            body["model"].as_str().ok_or_else(|| bad_request("you must provide a model parameter", None))?.to_string();
         let messages = body["messages"]
             .as_array()
             .filter(|m| !m.is_empty())
-            .ok_or_else(|| {
-                bad_request("Missing required parameter: 'messages'.", Some("messages"))
-            })?;
+            .ok_or_else(|| bad_request("Missing required parameter: 'messages'.", Some("messages")))?;
         let format = &body["response_format"];
         let mut request = ChatRequest {
             model,
@@ -722,9 +627,7 @@ impl ChatRequest {
             format_type: format["type"].as_str().map(str::to_string),
             schema: format["json_schema"].get("schema").cloned(),
             strict: format["json_schema"]["strict"].as_bool().unwrap_or(false),
-            max_tokens: body["max_completion_tokens"]
-                .as_u64()
-                .or(body["max_tokens"].as_u64()),
+            max_tokens: body["max_completion_tokens"].as_u64().or(body["max_tokens"].as_u64()),
         };
         for message in messages {
             request.read_content(&message["content"])?;
@@ -783,10 +686,7 @@ impl ChatRequest {
             return Ok(());
         }
         strict_problem(schema, "()").map_or(Ok(()), |problem| {
-            Err(bad_request(
-                &format!("Invalid schema for response_format: {problem}"),
-                Some("response_format"),
-            ))
+            Err(bad_request(&format!("Invalid schema for response_format: {problem}"), Some("response_format")))
         })
     }
 
@@ -801,12 +701,7 @@ impl ChatRequest {
             (None, Some("json_object")) => json!({"text": "fake answer"}).to_string(),
             (None, _) => {
                 let mut lines = vec![format!("Fake answer to {} text part(s).", self.texts.len())];
-                lines.extend(
-                    self.images
-                        .iter()
-                        .enumerate()
-                        .map(|(i, img)| answer::transcription(img, i)),
-                );
+                lines.extend(self.images.iter().enumerate().map(|(i, img)| answer::transcription(img, i)));
                 lines.join("\n")
             }
         }
@@ -864,12 +759,8 @@ fn image_bytes(url: &str) -> Result<Vec<u8>, Reply> {
         return Ok(url.as_bytes().to_vec());
     };
     let data = rest.split_once(";base64,").map(|(_, d)| d);
-    data.and_then(|d| BASE64.decode(d).ok()).ok_or_else(|| {
-        bad_request(
-            "Invalid image URL: the data URL is not valid base64.",
-            Some("messages"),
-        )
-    })
+    data.and_then(|d| BASE64.decode(d).ok())
+        .ok_or_else(|| bad_request("Invalid image URL: the data URL is not valid base64.", Some("messages")))
 }
 
 /// The first way `schema` breaks OpenAI's strict mode, worded like the real 400.
@@ -881,13 +772,8 @@ fn strict_problem(schema: &Value, context: &str) -> Option<String> {
                 "In context={context}, 'additionalProperties' is required to be supplied and to be false."
             ));
         }
-        let required: Vec<&str> = map
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let required: Vec<&str> =
+            map.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
         if let Some(missing) = props.keys().find(|k| !required.contains(&k.as_str())) {
             return Some(format!(
                 "In context={context}, 'required' is required to be supplied and to be an array including every key in properties. Missing '{missing}'."
@@ -905,10 +791,7 @@ fn strict_problem(schema: &Value, context: &str) -> Option<String> {
             Some(other) => vec![other],
             None => Vec::new(),
         };
-        if let Some(problem) = nested
-            .into_iter()
-            .find_map(|sub| strict_problem(sub, &format!("('{key}',)")))
-        {
+        if let Some(problem) = nested.into_iter().find_map(|sub| strict_problem(sub, &format!("('{key}',)"))) {
             return Some(problem);
         }
     }

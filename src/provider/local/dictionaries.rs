@@ -7,35 +7,10 @@
 /// Longer aliases come first within an entry only for readability: matching picks the
 /// earliest position in the text, then the longest alias there.
 pub const COMPANIES: &[(&str, &[&str])] = &[
-    (
-        "字节跳动",
-        &[
-            "字节跳动",
-            "字节",
-            "ByteDance",
-            "抖音",
-            "TikTok",
-            "剪映",
-            "飞书",
-            "懂车帝",
-            "火山引擎",
-        ],
-    ),
+    ("字节跳动", &["字节跳动", "字节", "ByteDance", "抖音", "TikTok", "剪映", "飞书", "懂车帝", "火山引擎"]),
     (
         "阿里巴巴",
-        &[
-            "阿里巴巴",
-            "阿里云",
-            "阿里",
-            "淘天",
-            "淘宝",
-            "天猫",
-            "蚂蚁",
-            "支付宝",
-            "饿了么",
-            "高德",
-            "Alibaba",
-        ],
+        &["阿里巴巴", "阿里云", "阿里", "淘天", "淘宝", "天猫", "蚂蚁", "支付宝", "饿了么", "高德", "Alibaba"],
     ),
     ("美团", &["美团", "Meituan"]),
     ("腾讯", &["腾讯", "Tencent", "WXG", "天美"]),
@@ -120,10 +95,7 @@ pub const TOPICS: &[(&str, &[&str])] = &[
     ("Multi-Agent", &["Multi-Agent", "多Agent", "多智能体"]),
     ("MCP", &["MCP"]),
     ("A2A", &["A2A"]),
-    (
-        "Function Calling",
-        &["Function Calling", "Function Call", "工具调用", "tool调用"],
-    ),
+    ("Function Calling", &["Function Calling", "Function Call", "工具调用", "tool调用"]),
     ("ReAct", &["ReAct"]),
     ("Prompt", &["Prompt", "提示词"]),
     ("上下文", &["上下文", "Context"]),
@@ -158,15 +130,6 @@ pub const TOPICS: &[(&str, &[&str])] = &[
 pub const ROUND_PATTERN: &str = r"(?i)(?:[一二三四五六七八九]|[1-9])面|hr\s*面|hrbp面|终面|技术面|主管面|leader面|总监面|交叉面|加面|业务面|产品面|笔试";
 
 /// Cue words for the three kinds of advice, first match wins.
-pub const ADVICE_CUES: &[&str] = &[
-    "建议",
-    "一定要",
-    "最好",
-    "千万",
-    "务必",
-    "记得",
-    "要提前",
-    "多准备",
-];
+pub const ADVICE_CUES: &[&str] = &["建议", "一定要", "最好", "千万", "务必", "记得", "要提前", "多准备"];
 pub const TIP_CUES: &[&str] = &["注意", "技巧", "重点", "关注", "复盘"];
 pub const EXPERIENCE_CUES: &[&str] = &["总结", "感觉", "经验", "体会", "收获", "整体", "面试官"];

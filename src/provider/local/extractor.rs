@@ -20,8 +20,7 @@ const MAX_QUESTION_CHARS: usize = 160;
 /// At most this many tips, advice and experiences each: a summary, not a copy.
 const MAX_NOTES: usize = 8;
 
-static ROUND_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(ROUND_PATTERN).expect("round pattern"));
+static ROUND_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(ROUND_PATTERN).expect("round pattern"));
 
 /// A heading that is only a round: `一面`, `## 二面：`, `【HR面】`, `一面（60min）`, `美团一面`.
 static ROUND_HEADING: LazyLock<Regex> = LazyLock::new(|| {
@@ -32,9 +31,8 @@ static ROUND_HEADING: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// A round inline with its first question: `一面：自我介绍`.
-static ROUND_INLINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)^({ROUND_PATTERN})\s*[:：]\s*(\S.*)$")).expect("round inline")
-});
+static ROUND_INLINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!(r"(?i)^({ROUND_PATTERN})\s*[:：]\s*(\S.*)$")).expect("round inline"));
 
 /// A kind prefix: `八股：...`, `项目: ...`, `手撕：...`.
 static KIND_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
@@ -43,54 +41,30 @@ static KIND_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// A LeetCode reference with its number: `lc54`, `LeetCode 146`, `力扣 3`.
-static LEETCODE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|[^a-z])(?:lc|leetcode|力扣)\s*[#.:：-]?\s*(\d{1,4})").expect("leetcode")
-});
+static LEETCODE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)(?:^|[^a-z])(?:lc|leetcode|力扣)\s*[#.:：-]?\s*(\d{1,4})").expect("leetcode"));
 
 /// Words that mark a coding task wherever they appear.
 static CODING_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)手撕|代码题|算法题|编程题|写题|做题|leetcode|力扣|hot\s?100|(?:^|[^a-z])lc\s?\d",
-    )
-    .expect("coding")
+    Regex::new(r"(?i)手撕|代码题|算法题|编程题|写题|做题|leetcode|力扣|hot\s?100|(?:^|[^a-z])lc\s?\d").expect("coding")
 });
 
 /// Builds the summary fields from the post's title, text and its images' text.
 pub fn extract(title: Option<&str>, text: &str, ocr: &[&str]) -> Extract {
-    let title = title
-        .map(|t| {
-            normalize(t)
-                .trim()
-                .trim_start_matches('#')
-                .trim()
-                .to_string()
-        })
-        .filter(|t| !t.is_empty());
+    let title = title.map(|t| normalize(t).trim().trim_start_matches('#').trim().to_string()).filter(|t| !t.is_empty());
     let title = title.as_deref();
     let mut lines = post_lines(text, title);
     for image in ocr {
-        lines.extend(
-            normalize(image)
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string),
-        );
+        lines.extend(normalize(image).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string));
     }
     let parsed = parse(&lines, title);
     let all_text = lines.join("\n");
-    let company =
-        find_company(title.unwrap_or(""), true).or_else(|| find_company(&all_text, false));
+    let company = find_company(title.unwrap_or(""), true).or_else(|| find_company(&all_text, false));
     let position = title.and_then(position_from_title);
     let coding_problems = coding_problems(&parsed.rounds, &parsed.prose);
     let topics = find_topics(&format!("{}\n{all_text}", title.unwrap_or("")));
     let notes = notes(&parsed.prose);
-    let overview = overview(
-        company.as_deref(),
-        position.as_deref(),
-        &parsed.rounds,
-        &topics,
-    );
+    let overview = overview(company.as_deref(), position.as_deref(), &parsed.rounds, &topics);
     Extract {
         company,
         position,
@@ -114,9 +88,7 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
     // A post that numbers its questions has prose between them (answers, remarks): then
     // only listed lines count. A post that does not is read more loosely.
     let listed = lines.iter().filter(|l| is_listed(l)).count() >= 3;
-    let fallback_round = title
-        .and_then(|t| ROUND_RE.find(t))
-        .map(|m| round_name(m.as_str()));
+    let fallback_round = title.and_then(|t| ROUND_RE.find(t)).map(|m| round_name(m.as_str()));
     let mut rounds: Vec<Round> = Vec::new();
     let mut current: Option<usize> = None;
     let mut context: Option<Category> = None;
@@ -127,8 +99,7 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
             continue;
         }
         let heading = raw.trim_start().starts_with('#');
-        let round =
-            round_heading(&line).or_else(|| heading.then(|| other_round_heading(&line)).flatten());
+        let round = round_heading(&line).or_else(|| heading.then(|| other_round_heading(&line)).flatten());
         if let Some(name) = round {
             current = Some(round_index(&mut rounds, &name));
             context = None;
@@ -149,10 +120,7 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
         match question(&line, listed, context) {
             Some(q) => {
                 let index = *current.get_or_insert_with(|| {
-                    round_index(
-                        &mut rounds,
-                        fallback_round.as_deref().unwrap_or(DEFAULT_ROUND),
-                    )
+                    round_index(&mut rounds, fallback_round.as_deref().unwrap_or(DEFAULT_ROUND))
                 });
                 rounds[index].questions.push(q);
             }
@@ -164,10 +132,7 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
     if rounds.is_empty()
         && let Some(name) = fallback_round
     {
-        rounds.push(Round {
-            name,
-            questions: Vec::new(),
-        });
+        rounds.push(Round { name, questions: Vec::new() });
     }
     Parsed { rounds, prose }
 }
@@ -177,22 +142,14 @@ fn round_index(rounds: &mut Vec<Round>, name: &str) -> usize {
     if let Some(i) = rounds.iter().position(|r| r.name == name) {
         return i;
     }
-    rounds.push(Round {
-        name: name.to_string(),
-        questions: Vec::new(),
-    });
+    rounds.push(Round { name: name.to_string(), questions: Vec::new() });
     rounds.len() - 1
 }
 
 /// `hr面` and `HR 面` are the same round as `HR面`.
 fn round_name(found: &str) -> String {
     let compact: String = found.chars().filter(|c| !c.is_whitespace()).collect();
-    if compact.is_ascii()
-        || compact
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
-    {
+    if compact.is_ascii() || compact.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
         let (head, tail) = compact.split_at(compact.find('面').unwrap_or(compact.len()));
         return format!("{}{tail}", head.to_ascii_uppercase());
     }
@@ -213,29 +170,18 @@ fn other_round_heading(line: &str) -> Option<String> {
     if !(2..=8).contains(&n) || !bare.ends_with('面') {
         return None;
     }
-    Some(if bare == "人事面" {
-        "HR面".to_string()
-    } else {
-        bare.to_string()
-    })
+    Some(if bare == "人事面" { "HR面".to_string() } else { bare.to_string() })
 }
 
 /// Markdown and bracket decoration around a line: `## `, `**...**`, `【...】`.
 fn strip_markup(line: &str) -> String {
     let line = line.trim().trim_start_matches('#').trim();
     let line = line.trim_start_matches(['>', ' ']).trim();
-    let line = line
-        .strip_prefix("**")
-        .map(|l| l.replacen("**", "", 1))
-        .unwrap_or_else(|| line.to_string());
+    let line = line.strip_prefix("**").map(|l| l.replacen("**", "", 1)).unwrap_or_else(|| line.to_string());
     let line = line.trim();
     match line.strip_prefix('【').and_then(|l| l.split_once('】')) {
         Some((inner, rest)) if rest.trim().is_empty() => inner.trim().to_string(),
-        Some((inner, rest)) => format!(
-            "{}：{}",
-            inner.trim(),
-            rest.trim().trim_start_matches([':', '：'])
-        ),
+        Some((inner, rest)) => format!("{}：{}", inner.trim(), rest.trim().trim_start_matches([':', '：'])),
         None => line.to_string(),
     }
 }
@@ -245,21 +191,15 @@ fn strip_markup(line: &str) -> String {
 fn section_heading(line: &str, markdown_heading: bool) -> Option<Category> {
     let bare = line.trim_end_matches([':', '：', ' ']);
     let colon = bare.len() != line.len();
-    let stripped = ["部分", "相关", "环节", "问题"]
-        .iter()
-        .fold(bare, |b, s| b.strip_suffix(s).unwrap_or(b));
+    let stripped = ["部分", "相关", "环节", "问题"].iter().fold(bare, |b, s| b.strip_suffix(s).unwrap_or(b));
     if !(markdown_heading || colon || stripped.len() != bare.len()) {
         return None;
     }
     let bare = stripped;
     match bare {
         "八股" | "八股文" | "基础" | "基础知识" => Some(Category::Fundamentals),
-        "项目" | "项目拷打" | "实习" | "实习经历" | "项目与实习" => {
-            Some(Category::Project)
-        }
-        "代码题" | "手撕" | "手撕代码" | "算法题" | "编程题" | "代码" => {
-            Some(Category::Coding)
-        }
+        "项目" | "项目拷打" | "实习" | "实习经历" | "项目与实习" => Some(Category::Project),
+        "代码题" | "手撕" | "手撕代码" | "算法题" | "编程题" | "代码" => Some(Category::Coding),
         "场景题" | "智力题" => Some(Category::Other),
         _ => None,
     }
@@ -286,9 +226,7 @@ fn unlist(line: &str) -> Option<&str> {
         return None;
     }
     let rest = &line[digits..];
-    let after_sep = rest
-        .trim_start()
-        .strip_prefix(['.', '、', '．', ':', '：', ')', '）']);
+    let after_sep = rest.trim_start().strip_prefix(['.', '、', '．', ':', '：', ')', '）']);
     let text = match after_sep {
         Some(text) => {
             // `7.14 字节`: a date, not item 7.
@@ -325,16 +263,9 @@ fn question(line: &str, listed: bool, context: Option<Category>) -> Option<Quest
     if !is_question {
         return None;
     }
-    let category = prefix_kind
-        .or(strong)
-        .or(context)
-        .unwrap_or_else(|| weak_category(&text));
+    let category = prefix_kind.or(strong).or(context).unwrap_or_else(|| weak_category(&text));
     let topics = find_topics(&text);
-    Some(Question {
-        category,
-        text,
-        topics,
-    })
+    Some(Question { category, text, topics })
 }
 
 fn prefix_category(prefix: &str) -> Category {
@@ -350,13 +281,7 @@ fn prefix_category(prefix: &str) -> Category {
 
 /// Kinds that words in the question settle whatever section it is in.
 fn strong_category(text: &str) -> Option<Category> {
-    const SELF_INTRO: &[&str] = &[
-        "自我介绍",
-        "介绍一下自己",
-        "介绍下自己",
-        "介绍一下你自己",
-        "介绍自己",
-    ];
+    const SELF_INTRO: &[&str] = &["自我介绍", "介绍一下自己", "介绍下自己", "介绍一下你自己", "介绍自己"];
     const BEHAVIORAL: &[&str] = &[
         "反问",
         "职业规划",
@@ -388,21 +313,8 @@ fn strong_category(text: &str) -> Option<Category> {
 /// The kind of a question nothing else decided: about the candidate's own work, or
 /// textbook knowledge, or neither.
 fn weak_category(text: &str) -> Category {
-    const PROJECT: &[&str] = &[
-        "项目",
-        "实习",
-        "你的",
-        "你做",
-        "你们",
-        "你是怎么",
-        "你负责",
-        "简历",
-        "经历",
-        "业务",
-        "拷打",
-        "难点",
-        "你在",
-    ];
+    const PROJECT: &[&str] =
+        &["项目", "实习", "你的", "你做", "你们", "你是怎么", "你负责", "简历", "经历", "业务", "拷打", "难点", "你在"];
     const FUNDAMENTALS: &[&str] = &[
         "原理",
         "区别",
@@ -469,22 +381,13 @@ fn looks_like_question(text: &str, in_section: bool) -> bool {
 
 /// Every coding question, plus LeetCode problems mentioned in prose.
 fn coding_problems(rounds: &[Round], prose: &[String]) -> Vec<CodingProblem> {
-    let asked = rounds
-        .iter()
-        .flat_map(|r| &r.questions)
-        .filter(|q| q.category == Category::Coding)
-        .map(|q| q.text.as_str());
-    let mentioned = prose
-        .iter()
-        .map(String::as_str)
-        .filter(|l| LEETCODE.is_match(l));
+    let asked =
+        rounds.iter().flat_map(|r| &r.questions).filter(|q| q.category == Category::Coding).map(|q| q.text.as_str());
+    let mentioned = prose.iter().map(String::as_str).filter(|l| LEETCODE.is_match(l));
     let mut out: Vec<CodingProblem> = Vec::new();
     for text in asked.chain(mentioned) {
         if out.iter().all(|p| p.text != text) {
-            out.push(CodingProblem {
-                text: text.to_string(),
-                leetcode: leetcode_number(text),
-            });
+            out.push(CodingProblem { text: text.to_string(), leetcode: leetcode_number(text) });
         }
     }
     out
@@ -492,10 +395,7 @@ fn coding_problems(rounds: &[Round], prose: &[String]) -> Vec<CodingProblem> {
 
 /// The LeetCode number a text gives: `lc54` → 54, `LeetCode 146` → 146.
 pub fn leetcode_number(text: &str) -> Option<u32> {
-    LEETCODE
-        .captures(text)
-        .and_then(|c| c[1].parse().ok())
-        .filter(|&n| n > 0)
+    LEETCODE.captures(text).and_then(|c| c[1].parse().ok()).filter(|&n| n > 0)
 }
 
 /// Where `needle` (ASCII folded to lower case) occurs in `hay` as a whole word.
@@ -526,9 +426,7 @@ fn find_company(text: &str, is_title: bool) -> Option<String> {
         .iter()
         .chain(title_only)
         .flat_map(|(name, aliases)| {
-            aliases.iter().filter_map(|a| {
-                find_employer(&lower, a).map(|at| (at, std::cmp::Reverse(a.len()), *name))
-            })
+            aliases.iter().filter_map(|a| find_employer(&lower, a).map(|at| (at, std::cmp::Reverse(a.len()), *name)))
         })
         .min()
         .map(|(_, _, name)| name.to_string())
@@ -552,19 +450,10 @@ pub fn find_topics(text: &str) -> Vec<String> {
     let lower = text.to_ascii_lowercase();
     let mut found: Vec<(usize, &str)> = TOPICS
         .iter()
-        .filter_map(|(name, aliases)| {
-            aliases
-                .iter()
-                .filter_map(|a| find_word(&lower, a))
-                .min()
-                .map(|at| (at, *name))
-        })
+        .filter_map(|(name, aliases)| aliases.iter().filter_map(|a| find_word(&lower, a)).min().map(|at| (at, *name)))
         .collect();
     found.sort();
-    found
-        .into_iter()
-        .map(|(_, name)| name.to_string())
-        .collect()
+    found.into_iter().map(|(_, name)| name.to_string()).collect()
 }
 
 /// The role from a title like `算法面经：美团大模型应用算法工程师`: the title without the
@@ -619,9 +508,8 @@ fn position_from_title(title: &str) -> Option<String> {
         "已过",
         "跪了",
     ];
-    static DATES: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\d{1,2}[./]\d{1,2}|\d+\s*(?:min|m|h)\b|[（(][^)）]*[)）]?").expect("dates")
-    });
+    static DATES: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\d{1,2}[./]\d{1,2}|\d+\s*(?:min|m|h)\b|[（(][^)）]*[)）]?").expect("dates"));
     let mut t = DATES.replace_all(title, " ").into_owned();
     t = ROUND_RE.replace_all(&t, " ").into_owned();
     for (_, aliases) in COMPANIES.iter().chain(TITLE_ONLY_COMPANIES) {
@@ -632,13 +520,11 @@ fn position_from_title(title: &str) -> Option<String> {
     for noise in NOISE {
         t = t.replace(noise, " ");
     }
-    t.split([
-        '：', ':', '|', '·', '-', '—', '/', '，', ',', '!', '！', '、', '_',
-    ])
-    .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
-    .map(|p| p.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
-    .filter(|p| ROLE.iter().any(|r| p.to_lowercase().contains(r)))
-    .max_by_key(|p| p.chars().count())
+    t.split(['：', ':', '|', '·', '-', '—', '/', '，', ',', '!', '！', '、', '_'])
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|p| p.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+        .filter(|p| ROLE.iter().any(|r| p.to_lowercase().contains(r)))
+        .max_by_key(|p| p.chars().count())
 }
 
 struct Notes {
@@ -649,15 +535,8 @@ struct Notes {
 
 /// Sentences of the author's prose sorted by their cue words.
 fn notes(prose: &[String]) -> Notes {
-    let mut notes = Notes {
-        experiences: Vec::new(),
-        tips: Vec::new(),
-        advice: Vec::new(),
-    };
-    let sentences = prose
-        .iter()
-        .flat_map(|l| l.split(['。', '！', '!', '；', ';']))
-        .map(str::trim);
+    let mut notes = Notes { experiences: Vec::new(), tips: Vec::new(), advice: Vec::new() };
+    let sentences = prose.iter().flat_map(|l| l.split(['。', '！', '!', '；', ';'])).map(str::trim);
     for sentence in sentences {
         let n = sentence.chars().count();
         if !(6..=150).contains(&n) {
@@ -681,18 +560,9 @@ fn notes(prose: &[String]) -> Notes {
 }
 
 /// A sentence or two saying what the post covers, built from what was extracted.
-fn overview(
-    company: Option<&str>,
-    position: Option<&str>,
-    rounds: &[Round],
-    topics: &[String],
-) -> String {
+fn overview(company: Option<&str>, position: Option<&str>, rounds: &[Round], topics: &[String]) -> String {
     let who = format!("{}{}", company.unwrap_or(""), position.unwrap_or(""));
-    let who = if who.is_empty() {
-        "本文".to_string()
-    } else {
-        who
-    };
+    let who = if who.is_empty() { "本文".to_string() } else { who };
     let total: usize = rounds.iter().map(|r| r.questions.len()).sum();
     let names: Vec<&str> = rounds.iter().map(|r| r.name.as_str()).collect();
     let mut counts = Vec::new();
@@ -704,11 +574,7 @@ fn overview(
         (Category::Behavioral, "行为/反问"),
         (Category::Other, "其他"),
     ] {
-        let n = rounds
-            .iter()
-            .flat_map(|r| &r.questions)
-            .filter(|q| q.category == cat)
-            .count();
+        let n = rounds.iter().flat_map(|r| &r.questions).filter(|q| q.category == cat).count();
         if n > 0 {
             counts.push(format!("{label}{n}"));
         }
@@ -716,12 +582,7 @@ fn overview(
     let mut s = if rounds.is_empty() {
         format!("{who}面经：未识别出面试问题。")
     } else {
-        format!(
-            "{who}面经：{}轮（{}），共{total}题（{}）。",
-            rounds.len(),
-            names.join("、"),
-            counts.join("、")
-        )
+        format!("{who}面经：{}轮（{}），共{total}题（{}）。", rounds.len(), names.join("、"), counts.join("、"))
     };
     if !topics.is_empty() {
         let shown: Vec<&str> = topics.iter().take(12).map(String::as_str).collect();
@@ -736,15 +597,7 @@ mod tests {
     use super::*;
 
     fn cats(e: &Extract) -> Vec<(String, Vec<Category>)> {
-        e.rounds
-            .iter()
-            .map(|r| {
-                (
-                    r.name.clone(),
-                    r.questions.iter().map(|q| q.category).collect(),
-                )
-            })
-            .collect()
+        e.rounds.iter().map(|r| (r.name.clone(), r.questions.iter().map(|q| q.category).collect())).collect()
     }
 
     #[test]
@@ -755,21 +608,9 @@ mod tests {
             &[],
         );
         use Category::*;
-        assert_eq!(
-            cats(&e),
-            [(
-                "一面".to_string(),
-                vec![SelfIntro, Fundamentals, Project, Coding]
-            )]
-        );
+        assert_eq!(cats(&e), [("一面".to_string(), vec![SelfIntro, Fundamentals, Project, Coding])]);
         assert_eq!(e.rounds[0].questions[1].text, "LoRA原理");
-        assert_eq!(
-            e.coding_problems,
-            [CodingProblem {
-                text: "lc54. 螺旋矩阵".into(),
-                leetcode: Some(54)
-            }]
-        );
+        assert_eq!(e.coding_problems, [CodingProblem { text: "lc54. 螺旋矩阵".into(), leetcode: Some(54) }]);
         assert_eq!(e.company.as_deref(), Some("美团"));
     }
 
@@ -778,13 +619,7 @@ mod tests {
         let text = "## 二面\n\n1. 自我介绍\n2. 讲一下RAFT算法？\n\n从两个层面解释了\n\n3. 手撕LRU\n4. 反问\n";
         let e = extract(Some("某厂二面"), text, &[]);
         use Category::*;
-        assert_eq!(
-            cats(&e),
-            [(
-                "二面".to_string(),
-                vec![SelfIntro, Fundamentals, Coding, Behavioral]
-            )]
-        );
+        assert_eq!(cats(&e), [("二面".to_string(), vec![SelfIntro, Fundamentals, Coding, Behavioral])]);
     }
 
     #[test]
@@ -803,11 +638,7 @@ mod tests {
 
     #[test]
     fn round_names_fold_case_and_keep_order() {
-        let e = extract(
-            None,
-            "二面\n- Transformer原理\nhr面：\n- 职业规划\n一面\n- MoE是什么\n",
-            &[],
-        );
+        let e = extract(None, "二面\n- Transformer原理\nhr面：\n- 职业规划\n一面\n- MoE是什么\n", &[]);
         let names: Vec<&str> = e.rounds.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["二面", "HR面", "一面"]);
     }
@@ -818,32 +649,14 @@ mod tests {
         let e = extract(None, text, &[]);
         let names: Vec<&str> = e.rounds.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["二面", "HR面", "产品/测试面"]);
-        let story = extract(
-            Some("百度秋招二面 面经"),
-            "这位面试官很年轻，主要问了项目。感觉整体还行。",
-            &[],
-        );
-        assert_eq!(
-            story.rounds,
-            [Round {
-                name: "二面".into(),
-                questions: vec![]
-            }]
-        );
+        let story = extract(Some("百度秋招二面 面经"), "这位面试官很年轻，主要问了项目。感觉整体还行。", &[]);
+        assert_eq!(story.rounds, [Round { name: "二面".into(), questions: vec![] }]);
     }
 
     #[test]
     fn bare_kind_words_are_questions_not_sections() {
-        let e = extract(
-            None,
-            "项目拷打\nAgent与llm区别？\n八股：\nRedis为什么快？\n",
-            &[],
-        );
-        let got: Vec<(Category, &str)> = e.rounds[0]
-            .questions
-            .iter()
-            .map(|q| (q.category, q.text.as_str()))
-            .collect();
+        let e = extract(None, "项目拷打\nAgent与llm区别？\n八股：\nRedis为什么快？\n", &[]);
+        let got: Vec<(Category, &str)> = e.rounds[0].questions.iter().map(|q| (q.category, q.text.as_str())).collect();
         assert_eq!(
             got,
             [
@@ -857,10 +670,7 @@ mod tests {
     #[test]
     fn former_employers_are_not_the_company() {
         assert_eq!(find_company("面试官是前字节的员工，人很好", false), None);
-        assert_eq!(
-            find_company("前端面试，字节", false).as_deref(),
-            Some("字节跳动")
-        );
+        assert_eq!(find_company("前端面试，字节", false).as_deref(), Some("字节跳动"));
     }
 
     #[test]
@@ -884,28 +694,16 @@ mod tests {
 
     #[test]
     fn topics_match_whole_words_in_order() {
-        assert_eq!(
-            find_topics("QLoRA和LoRA，GraphRAG与RAG，MOE"),
-            ["QLoRA", "LoRA", "GraphRAG", "RAG", "MoE"]
-        );
+        assert_eq!(find_topics("QLoRA和LoRA，GraphRAG与RAG，MOE"), ["QLoRA", "LoRA", "GraphRAG", "RAG", "MoE"]);
         assert_eq!(find_topics("kv cache 和 vllm"), ["KV Cache", "vLLM"]);
         assert!(find_topics("DRAGON").is_empty());
     }
 
     #[test]
     fn companies_by_alias_title_first() {
-        assert_eq!(
-            find_company("pdd 提前批 ai agent 2面", true).as_deref(),
-            Some("拼多多")
-        );
-        assert_eq!(
-            find_company("阿里淘天AI agent开发一面", true).as_deref(),
-            Some("阿里巴巴")
-        );
-        assert_eq!(
-            find_company("理想 ai 解决方案面经", true).as_deref(),
-            Some("理想汽车")
-        );
+        assert_eq!(find_company("pdd 提前批 ai agent 2面", true).as_deref(), Some("拼多多"));
+        assert_eq!(find_company("阿里淘天AI agent开发一面", true).as_deref(), Some("阿里巴巴"));
+        assert_eq!(find_company("理想 ai 解决方案面经", true).as_deref(), Some("理想汽车"));
         assert_eq!(find_company("我的理想是进大厂", false), None);
         let e = extract(Some("字节一面"), "为什么选择阿里云ASR服务？", &[]);
         assert_eq!(e.company.as_deref(), Some("字节跳动"));
@@ -913,21 +711,14 @@ mod tests {
 
     #[test]
     fn positions_from_titles() {
-        assert_eq!(
-            position_from_title("算法面经：美团大模型应用算法工程师").as_deref(),
-            Some("大模型应用算法工程师")
-        );
-        assert_eq!(
-            position_from_title("7.14 字节 AI Agent开发 三面").as_deref(),
-            Some("AI Agent开发")
-        );
+        assert_eq!(position_from_title("算法面经：美团大模型应用算法工程师").as_deref(), Some("大模型应用算法工程师"));
+        assert_eq!(position_from_title("7.14 字节 AI Agent开发 三面").as_deref(), Some("AI Agent开发"));
         assert_eq!(position_from_title("美团一面面经"), None);
     }
 
     #[test]
     fn prose_feeds_tips_advice_and_experiences() {
-        let text =
-            "1. 自我介绍\n2. RAG\n3. MCP\n总结：感觉很看重ai。建议先把项目讲清楚。注意时间分配\n";
+        let text = "1. 自我介绍\n2. RAG\n3. MCP\n总结：感觉很看重ai。建议先把项目讲清楚。注意时间分配\n";
         let e = extract(None, text, &[]);
         assert_eq!(e.advice, ["建议先把项目讲清楚"]);
         assert_eq!(e.tips, ["注意时间分配"]);

@@ -12,9 +12,7 @@ pub mod page;
 pub mod tesseract;
 
 use crate::config::{ApiKey, LocalConfig};
-use crate::provider::{
-    Answer, Call, CallError, Failure, Generation, ModelInfo, Provider, Task, Usage,
-};
+use crate::provider::{Answer, Call, CallError, Failure, Generation, ModelInfo, Provider, Task, Usage};
 use async_trait::async_trait;
 use std::time::Duration;
 use tesseract::{OcrError, Tesseract};
@@ -56,30 +54,17 @@ impl Provider for LocalProvider {
         false
     }
 
-    async fn list_models(
-        &self,
-        _key: Option<&ApiKey>,
-    ) -> Result<Option<Vec<ModelInfo>>, CallError> {
+    async fn list_models(&self, _key: Option<&ApiKey>) -> Result<Option<Vec<ModelInfo>>, CallError> {
         Ok(Some(vec![
-            ModelInfo {
-                id: OCR_MODEL.into(),
-                generates: true,
-            },
-            ModelInfo {
-                id: SUMMARY_MODEL.into(),
-                generates: true,
-            },
+            ModelInfo { id: OCR_MODEL.into(), generates: true },
+            ModelInfo { id: SUMMARY_MODEL.into(), generates: true },
         ]))
     }
 
     async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError> {
         let (answer, model) = match call.task {
             Task::Ocr { image } => {
-                let text = self
-                    .tesseract
-                    .read(&image.bytes)
-                    .await
-                    .map_err(|e| ocr_error(&image.file, e))?;
+                let text = self.tesseract.read(&image.bytes).await.map_err(|e| ocr_error(&image.file, e))?;
                 (Answer::Ocr(text), OCR_MODEL)
             }
             Task::Summary { post, ocr } => {
@@ -95,11 +80,7 @@ impl Provider for LocalProvider {
                 ));
             }
         };
-        Ok(Generation {
-            answer,
-            usage: Usage::default(),
-            model_version: Some(model.to_string()),
-        })
+        Ok(Generation { answer, usage: Usage::default(), model_version: Some(model.to_string()) })
     }
 }
 

@@ -46,10 +46,7 @@ pub fn post_lines(text: &str, title: Option<&str>) -> Vec<String> {
         out.push((*line).to_string());
     }
     // Like and comment counts sit right above the footer marker.
-    while out
-        .last()
-        .is_some_and(|l| l.chars().all(|c| c.is_ascii_digit()))
-    {
+    while out.last().is_some_and(|l| l.chars().all(|c| c.is_ascii_digit())) {
         out.pop();
     }
     out
@@ -63,20 +60,13 @@ fn body_start(lines: &[&str], title: Option<&str>) -> usize {
     let header_end = lines.iter().take(15).position(|l| *l == "---");
     if let Some(end) = header_end {
         let header_like = lines[..end].iter().all(|l| {
-            l.is_empty()
-                || l.starts_with('#')
-                || l.starts_with('>')
-                || l.starts_with("**")
-                || l.starts_with("归档说明")
+            l.is_empty() || l.starts_with('#') || l.starts_with('>') || l.starts_with("**") || l.starts_with("归档说明")
         });
         if header_like {
             start = end + 1;
         }
     }
-    let nonempty: Vec<usize> = (start..lines.len())
-        .filter(|&i| !lines[i].is_empty())
-        .take(9)
-        .collect();
+    let nonempty: Vec<usize> = (start..lines.len()).filter(|&i| !lines[i].is_empty()).take(9).collect();
     if let Some(&follow) = nonempty.iter().find(|&&i| lines[i] == "关注") {
         start = follow + 1;
     }
@@ -91,9 +81,7 @@ fn body_start(lines: &[&str], title: Option<&str>) -> usize {
 }
 
 fn is_footer(line: &str) -> bool {
-    FOOTER_MARKERS
-        .iter()
-        .any(|m| line == *m || (m.chars().count() > 2 && line.starts_with(m)))
+    FOOTER_MARKERS.iter().any(|m| line == *m || (m.chars().count() > 2 && line.starts_with(m)))
 }
 
 /// `#发面经攒人品#`, `#大模型[话题]# #算法[话题]#`: tags, not content.
@@ -101,9 +89,7 @@ fn is_hashtag_line(line: &str) -> bool {
     line.starts_with('#')
         && line.ends_with('#')
         && !line.starts_with("# ")
-        && line
-            .split_whitespace()
-            .all(|w| w.len() > 2 && w.starts_with('#') && w.ends_with('#'))
+        && line.split_whitespace().all(|w| w.len() > 2 && w.starts_with('#') && w.ends_with('#'))
 }
 
 #[cfg(test)]
@@ -121,10 +107,7 @@ mod tests {
     #[test]
     fn plain_text_keeps_everything_but_the_title_and_tags() {
         let text = "算法面经：美团\n一面：\n自我介绍\n#大模型[话题]# #算法[话题]#\n";
-        assert_eq!(
-            post_lines(text, Some("算法面经：美团")),
-            ["一面：", "自我介绍"]
-        );
+        assert_eq!(post_lines(text, Some("算法面经：美团")), ["一面：", "自我介绍"]);
     }
 
     #[test]

@@ -67,15 +67,10 @@ impl Tesseract {
     /// [`Tesseract::read`] with another target text height, for measuring the choice.
     pub async fn read_at(&self, bytes: &[u8], target_px: f32) -> Result<String, OcrError> {
         let owned = bytes.to_vec();
-        let png = tokio::task::spawn_blocking(move || {
-            prepare(&owned, target_px).and_then(|img| encode_png(&img))
-        })
-        .await
-        .map_err(|e| OcrError::Decode(format!("preprocessing panicked: {e}")))??;
-        let file = tempfile::Builder::new()
-            .prefix("postmill-ocr-")
-            .suffix(".png")
-            .tempfile()?;
+        let png = tokio::task::spawn_blocking(move || prepare(&owned, target_px).and_then(|img| encode_png(&img)))
+            .await
+            .map_err(|e| OcrError::Decode(format!("preprocessing panicked: {e}")))??;
+        let file = tempfile::Builder::new().prefix("postmill-ocr-").suffix(".png").tempfile()?;
         tokio::fs::write(file.path(), &png).await?;
         let raw = self.run(file.path()).await?;
         Ok(clean_output(&raw))
@@ -92,40 +87,26 @@ impl Tesseract {
             // Dropping the future on timeout must not leave Tesseract running.
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| OcrError::Missing {
-                program: self.program.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| OcrError::Missing { program: self.program.clone(), reason: e.to_string() })?;
         let output = tokio::time::timeout(self.timeout, child.wait_with_output())
             .await
             .map_err(|_| OcrError::Timeout(self.timeout))??;
         let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
         if !output.status.success() {
-            if stderr.contains("Failed loading language")
-                || stderr.contains("Error opening data file")
-            {
+            if stderr.contains("Failed loading language") || stderr.contains("Error opening data file") {
                 return Err(OcrError::MissingLanguage {
                     languages: self.languages.clone(),
                     detail: last_line(&stderr),
                 });
             }
-            return Err(OcrError::Failed {
-                status: output.status.to_string(),
-                stderr: last_line(&stderr),
-            });
+            return Err(OcrError::Failed { status: output.status.to_string(), stderr: last_line(&stderr) });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 }
 
 fn last_line(s: &str) -> String {
-    s.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(300)
-        .collect()
+    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
 }
 
 /// Decodes, flattens to grayscale on white, makes text dark on light, and scales the
@@ -139,11 +120,7 @@ pub fn prepare(bytes: &[u8], target_px: f32) -> Result<GrayImage, OcrError> {
     }
     let w = ((gray.width() as f32 * scale).round() as u32).max(1);
     let h = ((gray.height() as f32 * scale).round() as u32).max(1);
-    let filter = if scale > 1.0 {
-        FilterType::CatmullRom
-    } else {
-        FilterType::Triangle
-    };
+    let filter = if scale > 1.0 { FilterType::CatmullRom } else { FilterType::Triangle };
     Ok(image::imageops::resize(&gray, w, h, filter))
 }
 
@@ -199,9 +176,7 @@ pub fn text_height(img: &GrayImage) -> Option<u32> {
     let min_ink = (img.width() / 400).max(1);
     let inked: Vec<bool> = (0..img.height())
         .map(|y| {
-            (0..img.width())
-                .filter(|&x| background.abs_diff(img.get_pixel(x, y).0[0]) > INK_CONTRAST)
-                .count() as u32
+            (0..img.width()).filter(|&x| background.abs_diff(img.get_pixel(x, y).0[0]) > INK_CONTRAST).count() as u32
                 >= min_ink
         })
         .collect();
@@ -224,8 +199,7 @@ pub fn text_height(img: &GrayImage) -> Option<u32> {
 
 fn encode_png(img: &GrayImage) -> Result<Vec<u8>, OcrError> {
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Png)
-        .map_err(|e| OcrError::Decode(e.to_string()))?;
+    img.write_to(&mut out, ImageFormat::Png).map_err(|e| OcrError::Decode(e.to_string()))?;
     Ok(out.into_inner())
 }
 
@@ -254,9 +228,7 @@ fn join_cjk(line: &str) -> String {
     let mut i = 0;
     while i < chars.len() {
         if chars[i].is_whitespace() {
-            let end = (i..chars.len())
-                .find(|&j| !chars[j].is_whitespace())
-                .unwrap_or(chars.len());
+            let end = (i..chars.len()).find(|&j| !chars[j].is_whitespace()).unwrap_or(chars.len());
             let before = out.chars().next_back();
             let after = chars.get(end).copied();
             let glue = match (before, after) {
@@ -324,10 +296,7 @@ mod tests {
             clean_output("自 我 介 绍 ，重 点\n\n\n讲讲 KV Cache , 为 什么\u{c}\n"),
             "自我介绍，重点\n\n讲讲 KV Cache , 为什么"
         );
-        assert_eq!(
-            clean_output("5. 手 撕 : LeetCode 146"),
-            "5. 手撕: LeetCode 146"
-        );
+        assert_eq!(clean_output("5. 手 撕 : LeetCode 146"), "5. 手撕: LeetCode 146");
     }
 
     #[test]
@@ -353,31 +322,16 @@ mod tests {
             img.put_pixel(x, 95, Luma([0]));
         }
         assert_eq!(text_height(&img), Some(13));
-        assert_eq!(
-            text_height(&GrayImage::from_pixel(10, 10, Luma([255]))),
-            None
-        );
+        assert_eq!(text_height(&GrayImage::from_pixel(10, 10, Luma([255]))), None);
     }
 
     #[test]
     fn transparent_pixels_become_white_and_dark_mode_is_inverted() {
-        let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
-            4,
-            4,
-            image::Rgba([0, 0, 0, 0]),
-        ));
+        let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(4, 4, image::Rgba([0, 0, 0, 0])));
         assert_eq!(flatten(&img).get_pixel(0, 0).0[0], 255);
         let mut png = std::io::Cursor::new(Vec::new());
-        DynamicImage::ImageLuma8(GrayImage::from_pixel(8, 8, Luma([20])))
-            .write_to(&mut png, ImageFormat::Png)
-            .unwrap();
-        assert_eq!(
-            prepare(png.get_ref(), TARGET_TEXT_PX)
-                .unwrap()
-                .get_pixel(0, 0)
-                .0[0],
-            235
-        );
+        DynamicImage::ImageLuma8(GrayImage::from_pixel(8, 8, Luma([20]))).write_to(&mut png, ImageFormat::Png).unwrap();
+        assert_eq!(prepare(png.get_ref(), TARGET_TEXT_PX).unwrap().get_pixel(0, 0).0[0], 235);
     }
 
     #[test]
@@ -389,9 +343,6 @@ mod tests {
 
     #[test]
     fn garbage_is_a_decode_error() {
-        assert!(matches!(
-            prepare(b"not an image", TARGET_TEXT_PX),
-            Err(OcrError::Decode(_))
-        ));
+        assert!(matches!(prepare(b"not an image", TARGET_TEXT_PX), Err(OcrError::Decode(_))));
     }
 }

@@ -27,17 +27,11 @@ pub struct ErrorBody {
 impl ErrorBody {
     pub fn parse(body: &[u8]) -> ErrorBody {
         let Ok(value) = serde_json::from_slice::<Value>(body) else {
-            return ErrorBody {
-                message: String::from_utf8_lossy(body).trim().to_string(),
-                ..Default::default()
-            };
+            return ErrorBody { message: String::from_utf8_lossy(body).trim().to_string(), ..Default::default() };
         };
         let inner = match value.get("error") {
             Some(Value::String(message)) => {
-                return ErrorBody {
-                    message: message.clone(),
-                    ..Default::default()
-                };
+                return ErrorBody { message: message.clone(), ..Default::default() };
             }
             Some(e @ Value::Object(_)) => e,
             _ => &value,
@@ -56,10 +50,7 @@ impl ErrorBody {
 
     fn mentions(&self, needle: &str) -> bool {
         self.message.to_lowercase().contains(needle)
-            || self
-                .code
-                .as_deref()
-                .is_some_and(|c| c.to_lowercase().contains(needle))
+            || self.code.as_deref().is_some_and(|c| c.to_lowercase().contains(needle))
     }
 }
 
@@ -69,12 +60,7 @@ impl ErrorBody {
 /// DashScope, GLM's `1301`).
 const MODEL_CODES: [&str; 2] = ["model_not_found", "1211"];
 const KEY_CODES: [&str; 3] = ["invalid_api_key", "InvalidApiKey", "Arrearage"];
-const BLOCKED_CODES: [&str; 4] = [
-    "content_filter",
-    "data_inspection_failed",
-    "DataInspectionFailed",
-    "1301",
-];
+const BLOCKED_CODES: [&str; 4] = ["content_filter", "data_inspection_failed", "DataInspectionFailed", "1301"];
 /// 429 codes of an exhausted balance (OpenAI, GLM's `1113`): no point retrying this minute.
 const BILLING_CODES: [&str; 2] = ["insufficient_quota", "1113"];
 
@@ -88,9 +74,7 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &ErrorBody, now: Timesta
         return Failure::KeyRejected;
     }
     if BLOCKED_CODES.contains(&code) {
-        return Failure::Blocked {
-            reason: code.to_string(),
-        };
+        return Failure::Blocked { reason: code.to_string() };
     }
     match status {
         401 | 403 => Failure::KeyRejected,
@@ -109,14 +93,8 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &ErrorBody, now: Timesta
 /// `response_format ... not supported`; older llama.cpp: 422; DashScope: 400 mentioning
 /// `json_schema`), so any 400/422 that names the feature counts.
 pub fn rejects_schema(status: u16, body: &ErrorBody) -> bool {
-    let names_feature = [
-        "response_format",
-        "json_schema",
-        "structured output",
-        "guided_json",
-    ]
-    .iter()
-    .any(|n| body.mentions(n));
+    let names_feature =
+        ["response_format", "json_schema", "structured output", "guided_json"].iter().any(|n| body.mentions(n));
     match status {
         400 => names_feature,
         422 => names_feature || body.mentions("not supported"),
@@ -131,10 +109,7 @@ pub fn rejects_schema(status: u16, body: &ErrorBody) -> bool {
 /// a daily quota, so the pool is parked instead of hammered.
 pub fn rate_limit_signal(headers: &HeaderMap, body: &ErrorBody, now: Timestamp) -> QuotaSignal {
     let unit = limit_unit(&body.message);
-    let daily = body
-        .code
-        .as_deref()
-        .is_some_and(|c| BILLING_CODES.contains(&c))
+    let daily = body.code.as_deref().is_some_and(|c| BILLING_CODES.contains(&c))
         || body.mentions("per day")
         || body.mentions("daily")
         || unit.is_some_and(|u| u.ends_with('D'));
@@ -146,11 +121,7 @@ pub fn rate_limit_signal(headers: &HeaderMap, body: &ErrorBody, now: Timestamp) 
         (None, unit) => unit.map(str::to_string),
     };
     QuotaSignal {
-        scope: if daily {
-            QuotaScope::PerDay
-        } else {
-            QuotaScope::PerMinute
-        },
+        scope: if daily { QuotaScope::PerDay } else { QuotaScope::PerMinute },
         tokens,
         quota_id,
         quota_value: quota_value(headers, &body.message, tokens, daily),
@@ -162,9 +133,7 @@ pub fn rate_limit_signal(headers: &HeaderMap, body: &ErrorBody, now: Timestamp) 
 fn limit_unit(message: &str) -> Option<&'static str> {
     static UNIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\((RPM|TPM|RPD|TPD)\)").unwrap());
     let found = UNIT.captures(message)?.get(1)?.as_str();
-    ["RPM", "TPM", "RPD", "TPD"]
-        .into_iter()
-        .find(|u| *u == found)
+    ["RPM", "TPM", "RPD", "TPD"].into_iter().find(|u| *u == found)
 }
 
 /// The limit that was hit: OpenAI's message says `Limit 200000`; otherwise the
@@ -178,11 +147,7 @@ fn quota_value(headers: &HeaderMap, message: &str, tokens: bool, daily: bool) ->
     if daily {
         return None;
     }
-    let name = if tokens {
-        "x-ratelimit-limit-tokens"
-    } else {
-        "x-ratelimit-limit-requests"
-    };
+    let name = if tokens { "x-ratelimit-limit-tokens" } else { "x-ratelimit-limit-requests" };
     header(headers, name)?.trim().parse().ok()
 }
 
@@ -200,10 +165,8 @@ pub fn retry_delay(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
     if let Some(delay) = header(headers, "retry-after").and_then(|v| retry_after(v, now)) {
         return Some(delay);
     }
-    let reset =
-        |kind: &str| header(headers, &format!("x-ratelimit-reset-{kind}")).and_then(reset_duration);
-    let empty =
-        |kind: &str| header(headers, &format!("x-ratelimit-remaining-{kind}")).is_some_and(is_zero);
+    let reset = |kind: &str| header(headers, &format!("x-ratelimit-reset-{kind}")).and_then(reset_duration);
+    let empty = |kind: &str| header(headers, &format!("x-ratelimit-remaining-{kind}")).is_some_and(is_zero);
     match (empty("requests"), empty("tokens")) {
         (true, false) => reset("requests"),
         (false, true) => reset("tokens"),
@@ -226,8 +189,7 @@ pub fn retry_after(value: &str, now: Timestamp) -> Option<Duration> {
 /// An `x-ratelimit-reset-*` value: a Go duration (`1s`, `6m0s`, `1.5s`, `250ms`,
 /// `1h2m3.5s`), or bare seconds as some servers send.
 pub fn reset_duration(value: &str) -> Option<Duration> {
-    static PART: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^(\d+(?:\.\d+)?|\.\d+)(h|ms|m|s|us|µs|ns)").unwrap());
+    static PART: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\d+(?:\.\d+)?|\.\d+)(h|ms|m|s|us|µs|ns)").unwrap());
     let mut rest = value.trim();
     if let Ok(secs) = rest.parse::<f64>() {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
@@ -273,13 +235,7 @@ pub fn redact(message: &str, secret: Option<&str>) -> String {
         if prefix.chars().count() == 6 {
             out = out
                 .split(' ')
-                .map(|word| {
-                    if word.contains(&prefix) {
-                        "<key>"
-                    } else {
-                        word
-                    }
-                })
+                .map(|word| if word.contains(&prefix) { "<key>" } else { word })
                 .collect::<Vec<_>>()
                 .join(" ");
         }
@@ -298,15 +254,7 @@ mod tests {
     use reqwest::header::{HeaderName, HeaderValue};
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    HeaderName::from_static(k),
-                    HeaderValue::from_str(v).unwrap(),
-                )
-            })
-            .collect()
+        pairs.iter().map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_str(v).unwrap())).collect()
     }
 
     fn now() -> Timestamp {
@@ -321,18 +269,9 @@ mod tests {
     #[test]
     fn retry_after_seconds_and_http_date() {
         assert_eq!(retry_after("7", now()), Some(Duration::from_secs(7)));
-        assert_eq!(
-            retry_after(" 1.5 ", now()),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(
-            retry_after("Sun, 01 Jun 2025 12:00:42 GMT", now()),
-            Some(Duration::from_secs(42))
-        );
-        assert_eq!(
-            retry_after("Sun, 01 Jun 2025 11:00:00 GMT", now()),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(retry_after(" 1.5 ", now()), Some(Duration::from_millis(1500)));
+        assert_eq!(retry_after("Sun, 01 Jun 2025 12:00:42 GMT", now()), Some(Duration::from_secs(42)));
+        assert_eq!(retry_after("Sun, 01 Jun 2025 11:00:00 GMT", now()), Some(Duration::ZERO));
         assert_eq!(retry_after("soon", now()), None);
         assert_eq!(retry_after("-3", now()), None);
     }
@@ -358,10 +297,7 @@ mod tests {
         assert_eq!(retry_delay(&h, now()), Some(Duration::from_secs(3)));
         let h = headers(&[("retry-after-ms", "1250"), ("retry-after", "3")]);
         assert_eq!(retry_delay(&h, now()), Some(Duration::from_millis(1250)));
-        let h = headers(&[
-            ("x-ratelimit-reset-requests", "1s"),
-            ("x-ratelimit-reset-tokens", "6m0s"),
-        ]);
+        let h = headers(&[("x-ratelimit-reset-requests", "1s"), ("x-ratelimit-reset-tokens", "6m0s")]);
         assert_eq!(retry_delay(&h, now()), Some(Duration::from_secs(360)));
         let h = headers(&[
             ("x-ratelimit-remaining-requests", "0"),
@@ -380,13 +316,8 @@ mod tests {
             "tokens",
             "rate_limit_exceeded",
         );
-        let h = headers(&[
-            ("x-ratelimit-remaining-tokens", "0"),
-            ("x-ratelimit-reset-tokens", "1.5s"),
-        ]);
-        let Failure::RateLimited(q) = classify(429, &h, &body, now()) else {
-            panic!()
-        };
+        let h = headers(&[("x-ratelimit-remaining-tokens", "0"), ("x-ratelimit-reset-tokens", "1.5s")]);
+        let Failure::RateLimited(q) = classify(429, &h, &body, now()) else { panic!() };
         assert_eq!(q.scope, QuotaScope::PerMinute);
         assert!(q.tokens);
         assert_eq!(q.quota_id.as_deref(), Some("rate_limit_exceeded:TPM"));
@@ -401,22 +332,15 @@ mod tests {
             "requests",
             "rate_limit_exceeded",
         );
-        let Failure::RateLimited(q) = classify(429, &HeaderMap::new(), &rpd, now()) else {
-            panic!()
-        };
-        assert_eq!(
-            (q.scope, q.tokens, q.quota_value),
-            (QuotaScope::PerDay, false, Some(200))
-        );
+        let Failure::RateLimited(q) = classify(429, &HeaderMap::new(), &rpd, now()) else { panic!() };
+        assert_eq!((q.scope, q.tokens, q.quota_value), (QuotaScope::PerDay, false, Some(200)));
         let billing = openai_error(
             "You exceeded your current quota, please check your plan and billing details.",
             "insufficient_quota",
             "insufficient_quota",
         );
         let h = headers(&[("x-ratelimit-limit-requests", "500")]);
-        let Failure::RateLimited(q) = classify(429, &h, &billing, now()) else {
-            panic!()
-        };
+        let Failure::RateLimited(q) = classify(429, &h, &billing, now()) else { panic!() };
         assert_eq!((q.scope, q.quota_value), (QuotaScope::PerDay, None));
         assert_eq!(q.quota_id.as_deref(), Some("insufficient_quota"));
     }
@@ -434,65 +358,44 @@ mod tests {
         );
         assert_eq!(classify(404, &h, &missing, now()), Failure::ModelNotFound);
         assert_eq!(classify(400, &h, &missing, now()), Failure::ModelNotFound);
-        let ollama =
-            ErrorBody::parse(br#"{"error":"model \"llava:13b\" not found, try pulling it first"}"#);
+        let ollama = ErrorBody::parse(br#"{"error":"model \"llava:13b\" not found, try pulling it first"}"#);
         assert_eq!(classify(404, &h, &ollama, now()), Failure::ModelNotFound);
         let bare = ErrorBody::parse(b"<html>404 Not Found</html>");
         assert_eq!(classify(404, &h, &bare, now()), Failure::BadRequest);
         assert_eq!(classify(400, &h, &none, now()), Failure::BadRequest);
         assert_eq!(classify(408, &h, &none, now()), Failure::Timeout);
         assert_eq!(classify(503, &h, &none, now()), Failure::ServerError);
-        let key = openai_error(
-            "Incorrect API key provided",
-            "invalid_request_error",
-            "invalid_api_key",
-        );
+        let key = openai_error("Incorrect API key provided", "invalid_request_error", "invalid_api_key");
         assert_eq!(classify(400, &h, &key, now()), Failure::KeyRejected);
     }
 
     #[test]
     fn error_bodies_of_each_server_shape() {
-        let vllm = ErrorBody::parse(br#"{"object":"error","message":"bad","type":"BadRequestError","param":null,"code":400}"#);
-        assert_eq!(
-            (vllm.message.as_str(), vllm.code.as_deref()),
-            ("bad", Some("400"))
-        );
+        let vllm =
+            ErrorBody::parse(br#"{"object":"error","message":"bad","type":"BadRequestError","param":null,"code":400}"#);
+        assert_eq!((vllm.message.as_str(), vllm.code.as_deref()), ("bad", Some("400")));
         let html = ErrorBody::parse(b"  <h1>502</h1> ");
         assert_eq!(html.message, "<h1>502</h1>");
     }
 
     #[test]
     fn schema_rejections_are_recognised() {
-        let vllm = ErrorBody::parse(br#"{"object":"error","message":"response_format type json_schema is not supported","code":400}"#);
+        let vllm = ErrorBody::parse(
+            br#"{"object":"error","message":"response_format type json_schema is not supported","code":400}"#,
+        );
         assert!(rejects_schema(400, &vllm));
-        assert!(rejects_schema(
-            422,
-            &ErrorBody {
-                message: "Not supported".into(),
-                ..Default::default()
-            }
-        ));
-        assert!(!rejects_schema(
-            400,
-            &ErrorBody {
-                message: "image too large".into(),
-                ..Default::default()
-            }
-        ));
+        assert!(rejects_schema(422, &ErrorBody { message: "Not supported".into(), ..Default::default() }));
+        assert!(!rejects_schema(400, &ErrorBody { message: "image too large".into(), ..Default::default() }));
         assert!(!rejects_schema(500, &vllm));
     }
 
     #[test]
     fn redaction_removes_key_echoes() {
         let secret = "sk-proj-ABCDEF0123456789xyz9";
-        let msg = format!(
-            "Incorrect API key provided: sk-proj-****************xyz9. Also {secret} and Bearer {secret}"
-        );
+        let msg =
+            format!("Incorrect API key provided: sk-proj-****************xyz9. Also {secret} and Bearer {secret}");
         let out = redact(&msg, Some(secret));
-        assert!(
-            !out.contains("xyz9") && !out.contains("sk-proj") && !out.contains("ABCDEF"),
-            "{out}"
-        );
+        assert!(!out.contains("xyz9") && !out.contains("sk-proj") && !out.contains("ABCDEF"), "{out}");
         let glm = "1a2b3c4d5e6f.AbCdEfGh";
         let out = redact("invalid token 1a2b3c4d5e6f.Ab", Some(glm));
         assert!(!out.contains("1a2b3c"), "{out}");

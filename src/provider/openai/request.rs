@@ -54,24 +54,13 @@ pub fn chat_body(model: &str, task: &Task, budget: Budget, mode: OutputMode) -> 
 /// The schema's name, the schema, the prompt text and the images of a task.
 fn parts_of(task: &Task) -> (&'static str, Value, String, &[ImageInput]) {
     match task {
-        Task::Combined { post } => (
-            "combined_answer",
-            response_schema::<CombinedAnswer>(),
-            prompt::combined(post),
-            &post.images,
-        ),
-        Task::Ocr { image } => (
-            "ocr_answer",
-            response_schema::<OcrAnswer>(),
-            prompt::ocr(&image.file),
-            std::slice::from_ref(image),
-        ),
-        Task::Summary { post, ocr } => (
-            "extract",
-            response_schema::<Extract>(),
-            prompt::summary(post, ocr),
-            &[],
-        ),
+        Task::Combined { post } => {
+            ("combined_answer", response_schema::<CombinedAnswer>(), prompt::combined(post), &post.images)
+        }
+        Task::Ocr { image } => {
+            ("ocr_answer", response_schema::<OcrAnswer>(), prompt::ocr(&image.file), std::slice::from_ref(image))
+        }
+        Task::Summary { post, ocr } => ("extract", response_schema::<Extract>(), prompt::summary(post, ocr), &[]),
     }
 }
 
@@ -108,56 +97,32 @@ mod tests {
     use std::sync::Arc;
 
     fn image(file: &str) -> ImageInput {
-        ImageInput {
-            file: file.into(),
-            mime: "image/png",
-            bytes: Arc::new(vec![1, 2, 3]),
-            sha256: "00".into(),
-        }
+        ImageInput { file: file.into(), mime: "image/png", bytes: Arc::new(vec![1, 2, 3]), sha256: "00".into() }
     }
 
     fn post(images: Vec<ImageInput>) -> Arc<PostInput> {
-        Arc::new(PostInput {
-            post_id: "p1".into(),
-            title: Some("t".into()),
-            text: "body".into(),
-            images,
-        })
+        Arc::new(PostInput { post_id: "p1".into(), title: Some("t".into()), text: "body".into(), images })
     }
 
     #[test]
     fn combined_labels_each_image_before_its_data_uri() {
-        let task = Task::Combined {
-            post: post(vec![image("image_1.png"), image("image_2.png")]),
-        };
+        let task = Task::Combined { post: post(vec![image("image_1.png"), image("image_2.png")]) };
         let body = chat_body("m", &task, Budget::default(), OutputMode::StrictSchema);
         let parts = body["messages"][0]["content"].as_array().unwrap();
         assert_eq!(parts.len(), 5);
         assert_eq!(parts[1]["text"], "Image file: image_1.png");
         assert_eq!(parts[2]["image_url"]["url"], "data:image/png;base64,AQID");
         assert_eq!(parts[3]["text"], "Image file: image_2.png");
-        assert_eq!(
-            body["response_format"]["json_schema"]["name"],
-            "combined_answer"
-        );
+        assert_eq!(body["response_format"]["json_schema"]["name"], "combined_answer");
         assert_eq!(body["response_format"]["json_schema"]["strict"], true);
         assert!(body.get("max_tokens").is_none());
     }
 
     #[test]
     fn summary_is_plain_text_and_json_object_mode_spells_out_the_schema() {
-        let ocr = vec![OcrText {
-            file: "image_1.png".into(),
-            text: Some("OCR".into()),
-        }];
-        let task = Task::Summary {
-            post: post(vec![]),
-            ocr,
-        };
-        let budget = Budget {
-            max_output_tokens: Some(900),
-            thinking_off: true,
-        };
+        let ocr = vec![OcrText { file: "image_1.png".into(), text: Some("OCR".into()) }];
+        let task = Task::Summary { post: post(vec![]), ocr };
+        let budget = Budget { max_output_tokens: Some(900), thinking_off: true };
         let body = chat_body("m", &task, budget, OutputMode::JsonObject);
         let text = body["messages"][0]["content"].as_str().unwrap();
         assert!(text.contains("OCR") && text.contains("JSON Schema"));

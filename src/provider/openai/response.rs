@@ -78,67 +78,36 @@ impl AnswerKind {
 // `CallError` is the Provider trait's error type; boxing it here would only unbox later.
 #[allow(clippy::result_large_err)]
 pub fn parse_completion(body: &[u8], kind: AnswerKind) -> Result<Generation, CallError> {
-    let completion: Completion = serde_json::from_slice(body).map_err(|e| {
-        CallError::new(
-            Failure::ServerError,
-            Some(200),
-            format!("unreadable completion body: {e}"),
-        )
-    })?;
+    let completion: Completion = serde_json::from_slice(body)
+        .map_err(|e| CallError::new(Failure::ServerError, Some(200), format!("unreadable completion body: {e}")))?;
     let usage = completion.usage.map(usage_of).unwrap_or_default();
-    let fail = |failure: Failure, message: String| CallError {
-        failure,
-        http_status: Some(200),
-        usage,
-        message,
-    };
+    let fail = |failure: Failure, message: String| CallError { failure, http_status: Some(200), usage, message };
     let Some(choice) = completion.choices.into_iter().next() else {
-        return Err(fail(
-            Failure::ServerError,
-            "completion without choices".into(),
-        ));
+        return Err(fail(Failure::ServerError, "completion without choices".into()));
     };
     match choice.finish_reason.as_deref() {
         Some("length") => {
-            return Err(fail(
-                Failure::BadOutput { truncated: true },
-                "answer cut at the output token limit".into(),
-            ));
+            return Err(fail(Failure::BadOutput { truncated: true }, "answer cut at the output token limit".into()));
         }
         Some("content_filter") => {
             return Err(fail(
-                Failure::Blocked {
-                    reason: "content_filter".into(),
-                },
+                Failure::Blocked { reason: "content_filter".into() },
                 "answer withheld by the server's content filter".into(),
             ));
         }
         _ => {}
     }
-    let message = choice.message.unwrap_or(Message {
-        content: None,
-        refusal: None,
-    });
+    let message = choice.message.unwrap_or(Message { content: None, refusal: None });
     if let Some(refusal) = message.refusal.filter(|r| !r.trim().is_empty()) {
         return Err(fail(
-            Failure::Blocked {
-                reason: "refusal".into(),
-            },
+            Failure::Blocked { reason: "refusal".into() },
             format!("model refused: {}", shorten(&refusal)),
         ));
     }
     let text = message.content.map(content_text).unwrap_or_default();
-    let answer = parse_answer(kind, &text).map_err(|e| {
-        fail(
-            Failure::BadOutput { truncated: false },
-            format!("answer is not the JSON asked for: {e}"),
-        )
-    })?;
-    Ok(Generation {
-        answer,
-        usage,
-        model_version: completion.model,
-    })
+    let answer = parse_answer(kind, &text)
+        .map_err(|e| fail(Failure::BadOutput { truncated: false }, format!("answer is not the JSON asked for: {e}")))?;
+    Ok(Generation { answer, usage, model_version: completion.model })
 }
 
 /// `completion_tokens` includes reasoning tokens on OpenAI; the ledger (like Gemini's
@@ -147,9 +116,7 @@ fn usage_of(u: WireUsage) -> Usage {
     let thoughts = u.completion_tokens_details.and_then(|d| d.reasoning_tokens);
     Usage {
         prompt_tokens: u.prompt_tokens,
-        output_tokens: u
-            .completion_tokens
-            .map(|c| c.saturating_sub(thoughts.unwrap_or(0))),
+        output_tokens: u.completion_tokens.map(|c| c.saturating_sub(thoughts.unwrap_or(0))),
         thoughts_tokens: thoughts,
     }
 }
@@ -210,33 +177,23 @@ mod tests {
 
     #[test]
     fn string_content_with_usage_split_into_output_and_thoughts() {
-        let g =
-            parse_completion(&body(json!("{\"text\":\"一面\"}"), "stop"), AnswerKind::Ocr).unwrap();
+        let g = parse_completion(&body(json!("{\"text\":\"一面\"}"), "stop"), AnswerKind::Ocr).unwrap();
         assert_eq!(g.answer, Answer::Ocr("一面".into()));
-        assert_eq!(
-            g.usage,
-            Usage {
-                prompt_tokens: Some(120),
-                output_tokens: Some(30),
-                thoughts_tokens: Some(20)
-            }
-        );
+        assert_eq!(g.usage, Usage { prompt_tokens: Some(120), output_tokens: Some(30), thoughts_tokens: Some(20) });
         assert_eq!(g.model_version.as_deref(), Some("qwen-vl-max-2025"));
     }
 
     #[test]
     fn array_content_and_fences_are_accepted() {
-        let parts = json!([{ "type": "text", "text": "```json\n{\"text\":" }, { "type": "text", "text": "\"x\"}\n```" }]);
+        let parts =
+            json!([{ "type": "text", "text": "```json\n{\"text\":" }, { "type": "text", "text": "\"x\"}\n```" }]);
         let g = parse_completion(&body(parts, "stop"), AnswerKind::Ocr).unwrap();
         assert_eq!(g.answer, Answer::Ocr("x".into()));
     }
 
     #[test]
     fn think_block_is_skipped() {
-        assert_eq!(
-            strip_wrapping("<think>hmm {}</think>\n```\n{\"a\":1}\n```"),
-            "{\"a\":1}"
-        );
+        assert_eq!(strip_wrapping("<think>hmm {}</think>\n```\n{\"a\":1}\n```"), "{\"a\":1}");
         assert_eq!(strip_wrapping("  {\"a\":1} "), "{\"a\":1}");
     }
 
@@ -245,18 +202,13 @@ mod tests {
         let e = parse_completion(&body(json!("{\"te"), "length"), AnswerKind::Ocr).unwrap_err();
         assert_eq!(e.failure, Failure::BadOutput { truncated: true });
         assert_eq!(e.usage.prompt_tokens, Some(120));
-        let e =
-            parse_completion(&body(json!(null), "content_filter"), AnswerKind::Ocr).unwrap_err();
+        let e = parse_completion(&body(json!(null), "content_filter"), AnswerKind::Ocr).unwrap_err();
         assert!(matches!(e.failure, Failure::Blocked { .. }));
     }
 
     #[test]
     fn wrong_json_is_bad_output_but_broken_body_is_server_error() {
-        let e = parse_completion(
-            &body(json!("{\"text\":\"x\",\"extra\":1}"), "stop"),
-            AnswerKind::Ocr,
-        )
-        .unwrap_err();
+        let e = parse_completion(&body(json!("{\"text\":\"x\",\"extra\":1}"), "stop"), AnswerKind::Ocr).unwrap_err();
         assert_eq!(e.failure, Failure::BadOutput { truncated: false });
         let e = parse_completion(b"{\"choices\":[{\"mess", AnswerKind::Ocr).unwrap_err();
         assert_eq!(e.failure, Failure::ServerError);
@@ -266,13 +218,9 @@ mod tests {
 
     #[test]
     fn refusal_is_blocked() {
-        let b = json!({ "choices": [{ "message": { "content": null, "refusal": "I can't" }, "finish_reason": "stop" }] });
+        let b =
+            json!({ "choices": [{ "message": { "content": null, "refusal": "I can't" }, "finish_reason": "stop" }] });
         let e = parse_completion(b.to_string().as_bytes(), AnswerKind::Summary).unwrap_err();
-        assert_eq!(
-            e.failure,
-            Failure::Blocked {
-                reason: "refusal".into()
-            }
-        );
+        assert_eq!(e.failure, Failure::Blocked { reason: "refusal".into() });
     }
 }
