@@ -89,18 +89,10 @@ fn parse(args: Vec<String>) -> Scenario {
     let mut posts = None;
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         match flag.as_str() {
             "--scenario" => which = value,
-            "--posts" => {
-                posts = Some(
-                    value
-                        .parse()
-                        .unwrap_or_else(|_| usage(&format!("not a number: {value:?}"))),
-                )
-            }
+            "--posts" => posts = Some(value.parse().unwrap_or_else(|_| usage(&format!("not a number: {value:?}")))),
             other => usage(&format!("unknown option {other}")),
         }
     }
@@ -112,24 +104,18 @@ fn parse(args: Vec<String>) -> Scenario {
 }
 
 fn postmill_bin() -> PathBuf {
-    let bin = std::env::var_os("POSTMILL_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/release/postmill"));
+    let bin =
+        std::env::var_os("POSTMILL_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/release/postmill"));
     if !bin.is_file() {
-        usage(&format!(
-            "{} not found: run `cargo build --release --bin postmill` or set POSTMILL_BIN",
-            bin.display()
-        ));
+        usage(&format!("{} not found: run `cargo build --release --bin postmill` or set POSTMILL_BIN", bin.display()));
     }
     // The child runs in the workspace, so a relative path would no longer resolve.
     std::fs::canonicalize(&bin).unwrap_or(bin)
 }
 
 fn config_toml(base_url: &str, scenario: &Scenario) -> String {
-    let limits = scenario
-        .configured_rpm
-        .map(|rpm| format!("[gemini.limits.\"{MODEL}\"]\nrpm = {rpm}\n"))
-        .unwrap_or_default();
+    let limits =
+        scenario.configured_rpm.map(|rpm| format!("[gemini.limits.\"{MODEL}\"]\nrpm = {rpm}\n")).unwrap_or_default();
     format!(
         r#"provider = "gemini"
 mode = "combined"
@@ -149,10 +135,7 @@ project = "bench"
 /// A workspace with `config.toml` and `inputs/` holding text-only posts.
 fn workspace(base_url: &str, scenario: &Scenario) -> std::io::Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
-    std::fs::write(
-        dir.path().join("config.toml"),
-        config_toml(base_url, scenario),
-    )?;
+    std::fs::write(dir.path().join("config.toml"), config_toml(base_url, scenario))?;
     for i in 0..scenario.posts {
         let post = dir.path().join("inputs").join(format!("post-{i:03}"));
         std::fs::create_dir_all(&post)?;
@@ -243,27 +226,16 @@ fn busiest(at: &[Instant], window: Duration) -> usize {
 }
 
 fn figures(log: &[LoggedRequest], window: Duration, wall: Duration, outputs: &Path) -> Figures {
-    let generation: Vec<&LoggedRequest> = log
-        .iter()
-        .filter(|r| r.path.contains(":generateContent"))
-        .collect();
+    let generation: Vec<&LoggedRequest> = log.iter().filter(|r| r.path.contains(":generateContent")).collect();
     // The server counts only what it accepted against its window; so do the rates.
-    let mut at: Vec<Instant> = generation
-        .iter()
-        .filter(|r| r.status != 429)
-        .map(|r| r.at)
-        .collect();
+    let mut at: Vec<Instant> = generation.iter().filter(|r| r.status != 429).map(|r| r.at).collect();
     at.sort();
     let span = match (at.first(), at.last()) {
         (Some(first), Some(last)) => last.duration_since(*first),
         _ => Duration::ZERO,
     };
     // n requests spaced evenly span n - 1 intervals.
-    let span_rate = if span.is_zero() {
-        0.0
-    } else {
-        (at.len().saturating_sub(1)) as f64 * 60.0 / span.as_secs_f64()
-    };
+    let span_rate = if span.is_zero() { 0.0 } else { (at.len().saturating_sub(1)) as f64 * 60.0 / span.as_secs_f64() };
     Figures {
         generation: generation.len(),
         listing: log.iter().filter(|r| r.path == "/v1beta/models").count(),
@@ -279,10 +251,7 @@ fn count_summaries(outputs: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(outputs) else {
         return 0;
     };
-    entries
-        .flatten()
-        .filter(|e| e.path().join("summary.json").is_file())
-        .count()
+    entries.flatten().filter(|e| e.path().join("summary.json").is_file()).count()
 }
 
 fn print_table(scenario: &Scenario, run: &Run, f: &Figures) {
@@ -290,39 +259,20 @@ fn print_table(scenario: &Scenario, run: &Run, f: &Figures) {
     let window_s = scenario.window.as_secs_f64();
     let cpu_ms = run.usage.cpu.as_secs_f64() * 1000.0;
     let per_request = |x: f64| {
-        if f.generation == 0 {
-            0.0
-        } else {
-            x / f.generation as f64
-        }
+        if f.generation == 0 { 0.0 } else { x / f.generation as f64 }
     };
     let rows: Vec<(String, String)> = vec![
         ("scenario".into(), scenario.name.into()),
-        (
-            "postmill exit code".into(),
-            run.exit_code.map_or("killed".into(), |c| c.to_string()),
-        ),
-        (
-            "posts / summaries written".into(),
-            format!("{} / {}", scenario.posts, f.summaries),
-        ),
-        (
-            "wall time".into(),
-            format!("{:.1} s", run.wall.as_secs_f64()),
-        ),
+        ("postmill exit code".into(), run.exit_code.map_or("killed".into(), |c| c.to_string())),
+        ("posts / summaries written".into(), format!("{} / {}", scenario.posts, f.summaries)),
+        ("wall time".into(), format!("{:.1} s", run.wall.as_secs_f64())),
         ("generation requests".into(), f.generation.to_string()),
         ("ListModels requests".into(), f.listing.to_string()),
         ("429 responses".into(), f.refused.to_string()),
-        (
-            "requests per post".into(),
-            format!("{:.2}", f.generation as f64 / scenario.posts.max(1) as f64),
-        ),
+        ("requests per post".into(), format!("{:.2}", f.generation as f64 / scenario.posts.max(1) as f64)),
         (
             format!("busiest {window_s:.0} s window (accepted)"),
-            format!(
-                "{} requests (server allows {})",
-                f.busiest_window, scenario.server_limit
-            ),
+            format!("{} requests (server allows {})", f.busiest_window, scenario.server_limit),
         ),
         (
             "rate over busiest window / ceiling".into(),
@@ -334,35 +284,17 @@ fn print_table(scenario: &Scenario, run: &Run, f: &Figures) {
         ),
         (
             "rate first→last request / ceiling".into(),
-            format!(
-                "{:.1} / {ceiling:.0} rpm = {:.1}%",
-                f.span_rate,
-                100.0 * f.span_rate / ceiling
-            ),
+            format!("{:.1} / {ceiling:.0} rpm = {:.1}%", f.span_rate, 100.0 * f.span_rate / ceiling),
         ),
         (
             "rate over wall time / ceiling".into(),
-            format!(
-                "{:.1} / {ceiling:.0} rpm = {:.1}%",
-                f.wall_rate,
-                100.0 * f.wall_rate / ceiling
-            ),
+            format!("{:.1} / {ceiling:.0} rpm = {:.1}%", f.wall_rate, 100.0 * f.wall_rate / ceiling),
         ),
         ("CPU (user+sys)".into(), format!("{cpu_ms:.0} ms")),
-        (
-            "CPU per request".into(),
-            format!("{:.2} ms", per_request(cpu_ms)),
-        ),
-        (
-            "peak RSS".into(),
-            format!("{:.1} MiB", run.usage.peak_rss_kib as f64 / 1024.0),
-        ),
+        ("CPU per request".into(), format!("{:.2} ms", per_request(cpu_ms))),
+        ("peak RSS".into(), format!("{:.1} MiB", run.usage.peak_rss_kib as f64 / 1024.0)),
     ];
-    let width = rows
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
     println!();
     for (k, v) in rows {
         println!("  {k:<width$}  {v}");
@@ -377,10 +309,7 @@ fn verdict(scenario: &Scenario, run: &Run, f: &Figures) -> Vec<String> {
         problems.push(format!("postmill exited with {:?}", run.exit_code));
     }
     if f.summaries != scenario.posts {
-        problems.push(format!(
-            "{} of {} posts summarised",
-            f.summaries, scenario.posts
-        ));
+        problems.push(format!("{} of {} posts summarised", f.summaries, scenario.posts));
     }
     if run.wall < Duration::from_secs(60) {
         problems.push("the run lasted less than a minute: use more posts".into());
@@ -389,10 +318,8 @@ fn verdict(scenario: &Scenario, run: &Run, f: &Figures) -> Vec<String> {
         problems.push(format!("{} requests refused with 429", f.refused));
     }
     if f.busiest_window > scenario.server_limit as usize {
-        problems.push(format!(
-            "{} requests in one window, over the limit of {}",
-            f.busiest_window, scenario.server_limit
-        ));
+        problems
+            .push(format!("{} requests in one window, over the limit of {}", f.busiest_window, scenario.server_limit));
     }
     let share = f.wall_rate / scenario.ceiling_per_minute();
     if share < MIN_SHARE {
@@ -409,27 +336,16 @@ fn verdict(scenario: &Scenario, run: &Run, f: &Figures) -> Vec<String> {
 async fn main() -> ExitCode {
     let scenario = parse(std::env::args().skip(1).collect());
     let bin = postmill_bin();
-    let server = FakeGemini::start(
-        GeminiConfig::default()
-            .key(KEY, "bench", "bench")
-            .minute(scenario.window)
-            .limits("bench", MODEL, Limits::default().rpm(scenario.server_limit)),
-    )
+    let server = FakeGemini::start(GeminiConfig::default().key(KEY, "bench", "bench").minute(scenario.window).limits(
+        "bench",
+        MODEL,
+        Limits::default().rpm(scenario.server_limit),
+    ))
     .await;
     let dir = workspace(&server.base_url(), &scenario).expect("write the benchmark workspace");
-    eprintln!(
-        "bench_quota: {} posts through {} against {}",
-        scenario.posts,
-        bin.display(),
-        server.base_url()
-    );
+    eprintln!("bench_quota: {} posts through {} against {}", scenario.posts, bin.display(), server.base_url());
     let run = run_postmill(&bin, dir.path()).await.expect("run postmill");
-    let f = figures(
-        &server.requests(),
-        scenario.window,
-        run.wall,
-        &dir.path().join("outputs"),
-    );
+    let f = figures(&server.requests(), scenario.window, run.wall, &dir.path().join("outputs"));
     print_table(&scenario, &run, &f);
     if run.exit_code != Some(0) {
         eprintln!("postmill stderr:\n{}", run.stderr);
