@@ -36,7 +36,7 @@ use gemini::{FakeGemini, GeminiConfig, Limits, LoggedRequest};
 
 const MODEL: &str = "gemini-2.5-flash-lite";
 /// A fake key: the server maps it to the project "bench"; it never leaves this machine.
-const KEY: &str = "AIzaSyBENCH-FAKE-KEY-000000000000000000";
+const KEY: &str = "AIzaFAKE-bench-key";
 /// Share of the ceiling a paced run must reach.
 const MIN_SHARE: f64 = 0.90;
 

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const KEY_A: &str = "AIzaSyTEST-KEY-ALPHA-0000000000000000000";
-pub const KEY_B: &str = "AIzaSyTEST-KEY-BRAVO-1111111111111111111";
+pub const KEY_A: &str = "AIzaFAKE-test-alpha";
+pub const KEY_B: &str = "AIzaFAKE-test-bravo";
 
 pub struct TestContext {
     pub dir: tempfile::TempDir,
