@@ -179,6 +179,23 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     s.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).map(Duration::from_secs_f64)
 }
 
+/// Sends a request with the key in its header and returns the body of a 200; any other
+/// status is classified from its Google RPC error body.
+async fn exchange(req: reqwest::RequestBuilder, secret: Option<&str>) -> Result<String, CallError> {
+    let req = match secret {
+        Some(s) => req.header("x-goog-api-key", s),
+        None => req,
+    };
+    let resp = req.send().await.map_err(|e| transport_failure(&e, secret))?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.text().await.map_err(|e| transport_failure(&e, secret))?;
+    if status != 200 {
+        return Err(classify_error(status, &body, retry_after(&headers), secret));
+    }
+    Ok(body)
+}
+
 #[async_trait]
 impl Provider for GeminiProvider {
     fn name(&self) -> &'static str {
@@ -195,16 +212,7 @@ impl Provider for GeminiProvider {
             if let Some(t) = &page_token {
                 req = req.query(&[("pageToken", t)]);
             }
-            if let Some(s) = secret {
-                req = req.header("x-goog-api-key", s);
-            }
-            let resp = req.send().await.map_err(|e| transport_failure(&e, secret))?;
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let body = resp.text().await.map_err(|e| transport_failure(&e, secret))?;
-            if status != 200 {
-                return Err(classify_error(status, &body, retry_after(&headers), secret));
-            }
+            let body = exchange(req, secret).await?;
             let v: Value = serde_json::from_str(&body).map_err(|e| {
                 CallError::new(Failure::ServerError, Some(200), format!("unparseable ListModels page: {e}"))
             })?;
@@ -227,17 +235,8 @@ impl Provider for GeminiProvider {
     async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError> {
         let secret = call.key.map(ApiKey::secret);
         let url = format!("{}/v1beta/models/{}:generateContent", self.base_url, call.model);
-        let mut req = self.client.post(url).json(&Self::request_body(call.task, call.budget));
-        if let Some(s) = secret {
-            req = req.header("x-goog-api-key", s);
-        }
-        let resp = req.send().await.map_err(|e| transport_failure(&e, secret))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(|e| transport_failure(&e, secret))?;
-        if status != 200 {
-            return Err(classify_error(status, &body, retry_after(&headers), secret));
-        }
+        let req = self.client.post(url).json(&Self::request_body(call.task, call.budget));
+        let body = exchange(req, secret).await?;
         parse_generation(call.task, &body)
     }
 }
