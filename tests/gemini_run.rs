@@ -168,22 +168,27 @@ async fn kill_9_then_rerun_loses_nothing_and_repeats_at_most_the_in_flight() {
             .await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
     ctx.config(&gemini_config(&s.base_url(), ""));
-    let posts = 12;
+    let posts = 20;
     for i in 0..posts {
         ctx.post(&format!("p{i:02}"), Some(&format!("第{i}篇 一面：自我介绍")), &[]);
     }
-    for kill_after in [400u64, 900, 1500] {
+    let mut sent_before_kills = Vec::new();
+    for kill_after in [450u64, 700, 1000] {
         let mut child = ctx.command(&["run", "--no-progress", "--concurrency", "2"]).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(kill_after));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        sent_before_kills.push(generate_requests(&s));
     }
+    let before_last = generate_requests(&s);
     let out = ctx.run(&["run", "--no-progress", "--concurrency", "2"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     for i in 0..posts {
         let s = read_summary(&ctx, &format!("p{i:02}"));
         assert_eq!(s.post_id, format!("p{i:02}"));
     }
+    // The kills really cut the batch short: the last run still had work to do.
+    assert!(generate_requests(&s) > before_last, "kills came too late to test anything: {sent_before_kills:?}");
     // Each kill can repeat at most the requests in flight then (2 at concurrency 2).
     let gens = generate_requests(&s);
     assert!(gens <= posts + 3 * 2, "{gens} generation requests for {posts} posts");
@@ -208,4 +213,68 @@ async fn retired_model_is_dropped_before_anything_is_sent() {
     assert!(stderr(&out).contains("gemini-1.5-flash"));
     assert_eq!(generate_requests(&s), 0);
     let _ = Limits::default();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_lets_in_flight_requests_finish_and_nothing_is_repeated() {
+    use std::time::Duration;
+    let s =
+        FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1").latency(Duration::from_millis(800)))
+            .await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&gemini_config(&s.base_url(), ""));
+    let posts = 8;
+    for i in 0..posts {
+        ctx.post(&format!("p{i}"), Some(&format!("第{i}篇 一面：自我介绍")), &[]);
+    }
+    let child = ctx.command(&["run", "--no-progress", "--concurrency", "2"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let first = child.wait_with_output().unwrap();
+    assert_eq!(code(&first), 130, "{}", stderr(&first));
+    let after_interrupt = generate_requests(&s);
+    assert!(after_interrupt < posts, "the interrupt came too late to test anything");
+    // The store is consistent and readable.
+    let status = ctx.run(&["status", "--json"]);
+    assert_eq!(code(&status), 0);
+    let out = ctx.run(&["run", "--no-progress", "--concurrency", "2"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // In-flight requests finished and were kept: not one request is repeated.
+    assert_eq!(generate_requests(&s), posts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_retry_failed_and_permanent_failures() {
+    let s = server().await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.post("a", Some("一面：自我介绍"), &[]);
+    ctx.post("b", Some("二面：项目"), &[]);
+    let out = ctx.run(&["run", "--no-progress", "--only", "a"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ctx.outputs().join("a/summary.json").is_file());
+    assert!(!ctx.outputs().join("b").exists());
+
+    // b is blocked on every model: the next model once, then a permanent failure.
+    s.set_always("gemini-2.5-flash", Some(Fault::Blocked));
+    s.set_always("gemini-2.5-flash-lite", Some(Fault::Blocked));
+    let out = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("blocked"), "{}", stderr(&out));
+    let n = generate_requests(&s);
+    assert_eq!(n, 3, "a once, b on each model once");
+    let status = ctx.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["failed"][0]["post_id"], "b");
+
+    // A permanent failure is not retried by a plain rerun...
+    s.set_always("gemini-2.5-flash", None);
+    s.set_always("gemini-2.5-flash-lite", None);
+    assert_eq!(code(&ctx.run(&["run", "--no-progress"])), 1);
+    assert_eq!(generate_requests(&s), n);
+    // ...but is with --retry-failed.
+    let out = ctx.run(&["run", "--no-progress", "--retry-failed"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(generate_requests(&s), n + 1);
 }

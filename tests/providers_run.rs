@@ -122,3 +122,14 @@ project = "acct"
         assert!(!String::from_utf8_lossy(&b).contains("sk-test-openai"), "{}", p.display());
     }
 }
+
+#[test]
+fn a_folder_that_is_no_post_is_reported_not_failed() {
+    let ctx = TestContext::new();
+    ctx.post("p", Some("美团一面：自我介绍"), &[]);
+    std::fs::create_dir_all(ctx.inputs().join("empty-folder")).unwrap();
+    let out = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("empty-folder"), "{}", stderr(&out));
+    assert!(ctx.outputs().join("p/summary.json").is_file());
+}

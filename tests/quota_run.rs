@@ -72,6 +72,12 @@ async fn seed_scenario_defers_instead_of_wasting() {
     assert_eq!(code(&again), 75, "{}", stderr(&again));
     assert_eq!(s.requests().len(), before);
 
+    // `quota reset` forgets the exhaustion (after a tier upgrade, say).
+    let reset = ctx.run(&["quota", "reset", "gemini/one-project/gemini-2.5-flash-lite"]);
+    assert_eq!(code(&reset), 0, "{}", stderr(&reset));
+    let v: serde_json::Value = serde_json::from_slice(&ctx.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["exhausted_pools"].as_array().map(Vec::len), Some(0), "{v}");
+
     // After the Pacific midnight: everything finishes, nothing finished is redone.
     s.reset_day();
     s.set_limits("one-project", "gemini-2.5-flash-lite", Limits::default());
@@ -145,4 +151,81 @@ async fn per_minute_refusals_are_waited_out() {
             .unwrap();
         assert!(next.at + Duration::from_millis(5) >= window_frees, "request {} came before its retryDelay", i + 1);
     }
+}
+
+/// What the ledger should call each answer the server gave.
+fn expected_outcome(r: &support::gemini::LoggedRequest) -> &'static str {
+    use support::gemini::Fault;
+    match (r.status, &r.fault) {
+        (200, Some(Fault::TruncatedBody | Fault::ConnectionCut)) => "server_error",
+        (200, Some(Fault::Blocked)) => "blocked",
+        (200, Some(Fault::InvalidJson | Fault::MaxTokens)) => "bad_output",
+        (200, _) => "ok",
+        (429, _) if r.quota_id.as_deref().is_some_and(|q| q.contains("PerDay")) => "quota_exhausted",
+        (429, _) => "rate_limited",
+        (404, _) => "model_not_found",
+        (400 | 401 | 403, _) => "key_rejected",
+        (s, _) if s >= 500 => "server_error",
+        _ => "bad_request",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_matches_what_the_server_answered() {
+    use support::gemini::Fault;
+    let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "first", "one-project").limits(
+        "one-project",
+        "gemini-2.5-flash",
+        Limits::default().rpd(4),
+    ))
+    .await;
+    s.push_faults(
+        "gemini-2.5-flash",
+        [Fault::Overloaded, Fault::TruncatedBody, Fault::InvalidJson, Fault::Internal, Fault::Blocked],
+    );
+    s.push_faults("gemini-2.5-flash-lite", [Fault::MaxTokens, Fault::RateLimitedNoDetails]);
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    ctx.config(&format!(
+        r#"provider = "gemini"
+mode = "combined"
+concurrency = 1
+[gemini]
+base_url = "{}"
+ocr_models = ["gemini-2.5-flash-lite"]
+summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]
+[gemini.limits."gemini-2.5-flash-lite"]
+rpd = 3
+[[gemini.keys]]
+name = "first"
+env = "TEST_KEY_A"
+project = "one-project"
+"#,
+        s.base_url()
+    ));
+    for i in 0..8 {
+        ctx.post(&format!("p{i}"), Some(&format!("第{i}篇：一面 自我介绍")), &[]);
+    }
+    let out = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&out), 75, "{}", stderr(&out));
+    let audit = ctx.run(&["audit", "--format", "json"]);
+    assert_eq!(code(&audit), 0, "{}", stderr(&audit));
+    let a: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let mut expected: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for r in s.requests() {
+        *expected.entry(expected_outcome(&r)).or_default() += 1;
+    }
+    for outcome in ["ok", "server_error", "bad_output", "blocked", "rate_limited", "quota_exhausted"] {
+        assert!(expected.contains_key(outcome), "the run should have met {outcome}: {expected:?}");
+    }
+    for (outcome, n) in &expected {
+        assert_eq!(a["by_outcome"][outcome].as_u64(), Some(*n), "{outcome}: audit {a:#}");
+    }
+    assert_eq!(a["attempts"].as_u64(), Some(s.requests().len() as u64));
+    // postmill itself wasted nothing: no request after a daily refusal, none to a missing model.
+    assert_eq!(a["wasted"], 0, "{a:#}");
+    // The table form says the same, and neither names a key.
+    let table = ctx.run(&["audit"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("gemini-2.5-flash-lite") && text.contains("first"), "{text}");
+    assert_no_secrets(&ctx, &[&out, &audit, &table]);
 }

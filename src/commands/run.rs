@@ -159,14 +159,11 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         }
     }
     bar.finish_and_clear();
-    for s in &skipped {
-        report.failed.push((s.path.display().to_string(), s.reason.clone()));
-    }
     let exit = report.exit();
     store
         .end_run(&run_id, exit as i32, report.resume_at.map(|t| t.to_string()).as_deref())
         .map_err(|e| CliError::Other(e.into()))?;
-    report.print(&output, posts.len(), skipped.len(), &quota);
+    report.print(&output, posts.len(), &skipped, &quota);
     Ok(exit)
 }
 
@@ -337,18 +334,22 @@ impl Report {
         }
     }
 
-    fn print(&self, output: &std::path::Path, posts: usize, skipped: usize, quota: &QuotaEngine) {
+    /// Folders that were not posts are reported, not counted as failures: they never were work.
+    fn print(&self, output: &std::path::Path, posts: usize, skipped: &[input::Skipped], quota: &QuotaEngine) {
         eprintln!(
             "postmill: {posts} post(s): {} done, {} failed, {} waiting for a quota reset{}{}; outputs in {}",
             self.done,
-            self.failed.len() - skipped.min(self.failed.len()),
+            self.failed.len(),
             self.deferred,
             if self.interrupted > 0 { format!(", {} interrupted", self.interrupted) } else { String::new() },
-            if skipped > 0 { format!(", {skipped} folder(s) skipped") } else { String::new() },
+            if skipped.is_empty() { String::new() } else { format!(", {} folder(s) skipped", skipped.len()) },
             output.display()
         );
         for (id, why) in &self.failed {
             eprintln!("  failed: {id}: {why}");
+        }
+        for s in skipped {
+            eprintln!("  skipped: {}: {}", s.path.display(), s.reason);
         }
         for (model, why) in quota.dropped_models() {
             eprintln!("  model {model} was dropped: {why}");
