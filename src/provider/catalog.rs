@@ -23,19 +23,38 @@ pub struct StageModels {
     pub dropped: Vec<(String, String, Option<String>)>,
 }
 
-/// Lists models with every key (each once). Keys that are rejected come back as errors,
-/// for the caller to disable.
+/// Lists models with every key (each once), retrying a key whose listing fails on the
+/// way (5xx, timeout, connection) a few times with jittered backoff. Every attempt is
+/// returned, for the ledger; keys that are rejected come back as errors, for the caller
+/// to disable.
 pub async fn list_all(
     provider: &dyn Provider,
     keys: &[Option<ApiKey>],
     clock: &crate::quota::clock::Clock,
 ) -> Vec<Listing> {
+    use backon::BackoffBuilder;
     let mut out = Vec::new();
     for key in keys {
-        let started = clock.now();
-        let t = std::time::Instant::now();
-        let result = provider.list_models(key.as_ref()).await;
-        out.push(Listing { key: key.clone(), result, latency_ms: t.elapsed().as_millis() as u64, started });
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_millis(500))
+            .with_max_delay(std::time::Duration::from_secs(10))
+            .with_jitter()
+            .with_max_times(2)
+            .build();
+        loop {
+            let started = clock.now();
+            let t = std::time::Instant::now();
+            let result = provider.list_models(key.as_ref()).await;
+            let transient = matches!(
+                &result,
+                Err(e) if matches!(e.failure, Failure::ServerError | Failure::Timeout | Failure::Connection)
+            );
+            out.push(Listing { key: key.clone(), result, latency_ms: t.elapsed().as_millis() as u64, started });
+            match delays.next() {
+                Some(delay) if transient => tokio::time::sleep(delay).await,
+                _ => break,
+            }
+        }
     }
     out
 }
@@ -90,6 +109,43 @@ pub fn key_rejected(l: &Listing) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fails its first `failures` listings with a 503, then lists one model.
+    struct Flaky {
+        failures: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Flaky {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+        async fn list_models(&self, _: Option<&ApiKey>) -> Result<Option<Vec<ModelInfo>>, CallError> {
+            let left = self.failures.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                return Err(CallError::new(Failure::ServerError, Some(503), "overloaded"));
+            }
+            Ok(Some(vec![ModelInfo { id: "m".into(), generates: true }]))
+        }
+        async fn generate(&self, _: super::super::Call<'_>) -> Result<super::super::Generation, CallError> {
+            unreachable!("listing only")
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_listing_failures_are_retried_and_each_attempt_kept() {
+        let clock = crate::quota::clock::Clock::system();
+        let p = Flaky { failures: 2.into() };
+        let listings = list_all(&p, &[None], &clock).await;
+        assert_eq!(listings.len(), 3);
+        assert!(served(&listings).unwrap().contains("m"));
+        // Three failures in a row: given up after the third attempt.
+        let p = Flaky { failures: 5.into() };
+        let listings = list_all(&p, &[None], &clock).await;
+        assert_eq!(listings.len(), 3);
+        assert!(served(&listings).is_none());
+    }
 
     #[test]
     fn retired_model_is_dropped_with_a_suggestion() {
