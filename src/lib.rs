@@ -13,6 +13,7 @@ pub mod input;
 pub mod ledger;
 pub mod output;
 pub mod pipeline;
+pub mod progress;
 pub mod provider;
 pub mod quota;
 pub mod scheduler;

@@ -13,10 +13,8 @@ use crate::quota::clock::{Clock, describe};
 use crate::scheduler::{Dispatcher, Shutdown};
 use crate::store::Store;
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -114,7 +112,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         cfg.inline_budget_bytes,
         args.retry_failed,
     ));
-    let bar = progress(posts.len() as u64, args.no_progress);
+    let bar = crate::progress::bar(posts.len() as u64, args.no_progress);
     let mut report;
     loop {
         // Posts in flight at most: enough to keep every request slot busy, few enough that
@@ -299,17 +297,6 @@ fn apply_validation(
     dispatcher.ocr_models = stages[0].kept.clone();
     dispatcher.summary_models = stages[1].kept.clone();
     Ok(())
-}
-
-fn progress(len: u64, disabled: bool) -> ProgressBar {
-    if disabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} posts {msg}") {
-        bar.set_style(style);
-    }
-    bar
 }
 
 #[derive(Default)]
