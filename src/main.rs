@@ -111,7 +111,11 @@ fn main() -> ExitCode {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("postmill=info,warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| postmill::progress::LogWriter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| postmill::progress::LogWriter)
+        .with_target(false)
+        .init();
 }
 
 fn execute(cli: Cli) -> Result<Exit, CliError> {

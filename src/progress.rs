@@ -14,7 +14,8 @@ pub fn bar(len: u64, disabled: bool) -> ProgressBar {
         ProgressBar::hidden()
     } else {
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} posts {msg}")
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} posts {msg}")
         {
             bar.set_style(style);
         }

@@ -278,3 +278,33 @@ async fn only_retry_failed_and_permanent_failures() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(generate_requests(&s), n + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_follows_every_page_and_names_the_closest_model() {
+    let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1").max_page_size(2)).await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    let cfg = gemini_config(&s.base_url(), "").replace(
+        r#"ocr_models = ["gemini-2.5-flash-lite"]"#,
+        r#"ocr_models = ["gemini-2.5-flash-lite", "gemini-1.5-flash", "text-embedding-004"]"#,
+    );
+    ctx.config(&cfg);
+    let out = ctx.run(&["models", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Five models at two a page: three pages, each followed.
+    assert_eq!(s.list_model_requests(), 3);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ocr = &v["stages"][0];
+    assert_eq!(ocr["kept"], serde_json::json!(["gemini-2.5-flash-lite"]));
+    let dropped: Vec<&str> = ocr["dropped"].as_array().unwrap().iter().map(|d| d["model"].as_str().unwrap()).collect();
+    assert_eq!(
+        dropped,
+        ["gemini-1.5-flash", "text-embedding-004"],
+        "listed but not for generateContent is dropped too"
+    );
+    assert_eq!(ocr["dropped"][0]["closest"], "gemini-2.5-flash");
+    assert_eq!(v["served"].as_array().unwrap().len(), 4, "only models that generate");
+    let table = ctx.run(&["models"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("DROPPED") && text.contains("closest: gemini-2.5-flash"), "{text}");
+    assert_no_secrets(&ctx, &[&out, &table]);
+}

@@ -163,6 +163,9 @@ pub struct GeminiConfig {
     limits: HashMap<(String, String), Limits>,
     models: Vec<ModelSpec>,
     page_size: usize,
+    /// The most models a page holds whatever the client asks (the real API caps at 1000,
+    /// and may send fewer): lets tests force a client through several pages.
+    max_page_size: usize,
     latency: Duration,
     minute: Duration,
     port: u16,
@@ -182,6 +185,7 @@ impl Default for GeminiConfig {
             ],
             // Small on purpose: clients must follow `nextPageToken`.
             page_size: 2,
+            max_page_size: 1000,
             latency: Duration::ZERO,
             minute: Duration::from_secs(60),
             port: 0,
@@ -215,6 +219,11 @@ impl GeminiConfig {
     /// Replaces the served models (plain ids become generative models).
     pub fn models<I: IntoIterator<Item = ModelSpec>>(mut self, models: I) -> Self {
         self.models = models.into_iter().collect();
+        self
+    }
+
+    pub fn max_page_size(mut self, n: usize) -> Self {
+        self.max_page_size = n.max(1);
         self
     }
 
@@ -567,7 +576,7 @@ impl ServerState {
             .and_then(|s| s.parse::<usize>().ok())
             .filter(|n| *n > 0)
             .unwrap_or(self.config.page_size)
-            .min(1000);
+            .min(self.config.max_page_size);
         let models = &self.config.models;
         let start = match query.get("pageToken").filter(|t| !t.is_empty()) {
             None => 0,
