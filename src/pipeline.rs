@@ -106,6 +106,11 @@ impl Pipeline {
         {
             tracing::error!(post = %src.id, "cannot record the post's state: {e}");
         }
+        if state == PostState::Done
+            && let Err(e) = self.store.set_post_signature(&src.id, &input::signature(src))
+        {
+            tracing::error!(post = %src.id, "cannot record the post's fingerprint: {e}");
+        }
         outcome
     }
 

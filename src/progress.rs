@@ -25,7 +25,8 @@ pub fn bar(len: u64, disabled: bool) -> ProgressBar {
     bar
 }
 
-/// Where `tracing` writes: stderr, around the bar.
+/// Where `tracing` writes: stderr, around the bar. Never log from inside
+/// `ProgressBar::suspend`: the bar's lock is held there, and this writer takes it again.
 pub struct LogWriter;
 
 impl Write for LogWriter {

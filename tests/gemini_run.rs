@@ -111,12 +111,22 @@ async fn split_mode_reads_identical_images_once() {
 async fn changed_input_is_redone_and_only_it() {
     let s = server().await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&gemini_config(&s.base_url(), ""));
+    // A retired model first in the list: every run must still validate before sending.
+    ctx.config(&gemini_config(&s.base_url(), "").replace(
+        r#"summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]"#,
+        r#"summary_models = ["gemini-1.5-flash", "gemini-2.5-flash"]"#,
+    ));
     ctx.post("a", Some("一面：自我介绍"), &[]);
     ctx.post("b", Some("二面：项目"), &[]);
     assert_eq!(code(&ctx.run(&["run", "--no-progress"])), 0);
     let n = generate_requests(&s);
+    assert_eq!(n, 2);
     std::fs::write(ctx.inputs().join("b/post.md"), "二面：项目，改过了").unwrap();
+    assert_eq!(code(&ctx.run(&["run", "--no-progress"])), 0);
+    assert_eq!(generate_requests(&s), n + 1);
+    assert_eq!(s.requests_to("gemini-1.5-flash"), 0);
+    // Touching a file without changing it costs a look, not a request.
+    std::fs::write(ctx.inputs().join("a/post.md"), "一面：自我介绍").unwrap();
     assert_eq!(code(&ctx.run(&["run", "--no-progress"])), 0);
     assert_eq!(generate_requests(&s), n + 1);
 }

@@ -133,3 +133,41 @@ fn a_folder_that_is_no_post_is_reported_not_failed() {
     assert!(stderr(&out).contains("empty-folder"), "{}", stderr(&out));
     assert!(ctx.outputs().join("p/summary.json").is_file());
 }
+
+/// On a terminal the progress bar is drawn and every log line steps around it; a failing
+/// post logs while the bar is live, which once deadlocked. `script` gives the run a TTY.
+#[test]
+fn progress_bar_on_a_terminal_with_failures_and_logs() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("`script` (util-linux) is not installed; skipping");
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.post("good", Some("美团一面：自我介绍"), &[]);
+    std::fs::create_dir_all(ctx.inputs().join("binary")).unwrap();
+    std::fs::write(ctx.inputs().join("binary/post.txt"), [0xffu8, 0x00, 0xfe]).unwrap();
+    let bin = env!("CARGO_BIN_EXE_postmill");
+    let mut child = std::process::Command::new("script")
+        .current_dir(ctx.root())
+        .args(["-qec", &format!("{bin} run"), "/dev/null"])
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("GOOGLE_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A liveness guard, not a speed check: a deadlocked run never ends.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("postmill hung with a progress bar on a terminal");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(ctx.outputs().join("good/summary.json").is_file());
+}

@@ -133,7 +133,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
             match &outcome {
                 PostOutcome::Done { .. } => report.done += 1,
                 PostOutcome::Failed(e) => {
-                    bar.suspend(|| tracing::error!(post = %post.id, "failed: {e}"));
+                    tracing::error!(post = %post.id, "failed: {e}");
                     report.failed.push((post.id.clone(), e.clone()));
                 }
                 PostOutcome::Deferred(t) => {

@@ -142,6 +142,36 @@ pub fn load_image(post: &PostSource, path: &Path) -> Result<ImageInput, InputErr
     Ok(ImageInput { file, mime, bytes: Arc::new(bytes), sha256 })
 }
 
+/// A cheap fingerprint of a post's files (names, sizes, modification times): when it is
+/// unchanged since the post was done, the post needs no work and no model check. A changed
+/// fingerprint only means "look again": the job identities (hashes of the content) decide
+/// whether anything is redone.
+pub fn signature(post: &PostSource) -> String {
+    let mut h = Sha256::new();
+    let mut add_file = |path: &Path| {
+        h.update(path.to_string_lossy().as_bytes());
+        if let Ok(meta) = fs::metadata(path) {
+            h.update(meta.len().to_le_bytes());
+            let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            h.update(mtime.map(|d| d.as_nanos()).unwrap_or(0).to_le_bytes());
+        }
+        h.update([0]);
+    };
+    match &post.text {
+        Some(TextSource::Json(p) | TextSource::Plain(p)) => add_file(p),
+        Some(TextSource::Inline { .. }) | None => {}
+    }
+    for image in &post.images {
+        add_file(image);
+    }
+    if let Some(TextSource::Inline { title, body }) = &post.text {
+        h.update(title.as_deref().unwrap_or_default().as_bytes());
+        h.update([0]);
+        h.update(body.as_bytes());
+    }
+    hex(&h.finalize()[..16])
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -9,7 +9,7 @@ pub mod ids;
 pub mod image;
 pub mod text;
 
-pub use folder::{discover, hex, load_image, load_text};
+pub use folder::{discover, hex, load_image, load_text, signature};
 
 use std::path::PathBuf;
 

@@ -170,6 +170,21 @@ impl Store {
         Ok(())
     }
 
+    /// Records the fingerprint of a done post's files (see `input::signature`).
+    pub fn set_post_signature(&self, post_id: &str, files_sig: &str) -> Result<()> {
+        self.conn().execute("UPDATE posts SET files_sig = ?2 WHERE post_id = ?1", params![post_id, files_sig])?;
+        Ok(())
+    }
+
+    /// Done posts and the fingerprint of their files when they were done.
+    pub fn done_signatures(&self) -> Result<std::collections::HashMap<String, String>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT post_id, files_sig FROM posts WHERE state = 'done' AND files_sig IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn posts(&self) -> Result<Vec<PostRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS posts (
     state       TEXT NOT NULL,
     error       TEXT,
     resume_at   TEXT,
+    files_sig   TEXT,
     updated_at  TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS jobs (
