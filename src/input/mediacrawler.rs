@@ -113,7 +113,7 @@ pub(super) enum RecordProblem {
 }
 
 /// A note record, reduced to what a post needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 struct Note {
     id: String,
     title: Option<String>,
@@ -202,11 +202,12 @@ impl Notes {
             return Err(RecordProblem::Empty(note.id));
         }
         let desc_len = note.desc.chars().count();
+        let body = note.body();
         let post = PostSource {
             safe_id: String::new(),
             path: export.to_path_buf(),
-            url: note.url.clone(),
-            text: Some(TextSource::Inline { title: note.title.clone(), body: note.body() }),
+            url: note.url,
+            text: Some(TextSource::Inline { title: note.title, body }),
             pending_urls: if images.is_empty() { note.image_urls } else { Vec::new() },
             images,
             id: note.id,
