@@ -1,7 +1,9 @@
-//! Post folders: a directory that directly holds a text file or images is one post.
+//! Post folders: a directory that directly holds a text file or images is one post. The
+//! walk also hands MediaCrawler exports met on the way to [`super::mediacrawler`].
 
 use super::ids::Allocator;
 use super::image::{is_image_name, natural_cmp, sniff_mime};
+use super::mediacrawler::{self, ExportFile, Notes};
 use super::text::{decode, normalize};
 use super::{InputError, LoadedText, PostSource, Skipped, TextSource};
 use crate::provider::ImageInput;
@@ -23,7 +25,10 @@ pub fn discover(root: &Path) -> Result<(Vec<PostSource>, Vec<Skipped>), std::io:
             format!("input folder {} does not exist", root.display()),
         ));
     }
-    walk(root, &mut posts, &mut skipped)?;
+    let mut notes = Notes::default();
+    walk(root, &mut posts, &mut notes, &mut skipped)?;
+    posts.extend(notes.into_posts());
+    // Stable: the notes of one export keep the export's order.
     posts.sort_by(|a: &PostSource, b| natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()));
     let mut ids = Allocator::default();
     for p in &mut posts {
@@ -32,7 +37,7 @@ pub fn discover(root: &Path) -> Result<(Vec<PostSource>, Vec<Skipped>), std::io:
     Ok((posts, skipped))
 }
 
-fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
+pub(super) fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
     let mut v = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -47,8 +52,16 @@ fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
     Ok(v)
 }
 
-fn walk(dir: &Path, posts: &mut Vec<PostSource>, skipped: &mut Vec<Skipped>) -> std::io::Result<()> {
+fn walk(dir: &Path, posts: &mut Vec<PostSource>, notes: &mut Notes, skipped: &mut Vec<Skipped>) -> std::io::Result<()> {
     let entries = sorted_entries(dir)?;
+    let mut holds_exports = false;
+    for (path, _) in entries.iter().filter(|(_, t)| !t.is_dir()) {
+        let kind = mediacrawler::classify(path);
+        if let Some(ExportFile::Contents(format)) = kind {
+            notes.read_export(path, format, skipped);
+        }
+        holds_exports |= kind.is_some();
+    }
     let file_named = |name: &str| entries.iter().find(|(p, t)| !t.is_dir() && p.file_name().is_some_and(|n| n == name));
     let text = TEXT_FILES.iter().find_map(|name| file_named(name)).map(|(p, _)| {
         if p.extension().is_some_and(|e| e == "json") {
@@ -70,18 +83,27 @@ fn walk(dir: &Path, posts: &mut Vec<PostSource>, skipped: &mut Vec<Skipped>) -> 
     }
     if text.is_some() || !images.is_empty() {
         let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "post".into());
-        posts.push(PostSource { id, safe_id: String::new(), path: dir.to_path_buf(), url: None, text, images });
+        let path = dir.to_path_buf();
+        posts.push(PostSource { id, safe_id: String::new(), path, url: None, text, images, pending_urls: Vec::new() });
         return Ok(());
     }
-    let subdirs: Vec<&PathBuf> = entries.iter().filter(|(_, t)| t.is_dir()).map(|(p, _)| p).collect();
-    if subdirs.is_empty() {
+    let mut subdirs: Vec<&PathBuf> = entries.iter().filter(|(_, t)| t.is_dir()).map(|(p, _)| p).collect();
+    // The crawler's data folder (`data/xhs/`) holds exports, directly or in `json/` and the
+    // like; its `images/` and `videos/` are the notes' media, not posts. Only checked when
+    // such a folder exists, so ordinary trees are not read twice.
+    if subdirs.iter().any(|p| mediacrawler::is_media_folder(p))
+        && (holds_exports || subdirs.iter().any(|p| mediacrawler::holds_exports(p)))
+    {
+        subdirs.retain(|p| !mediacrawler::is_media_folder(p));
+    }
+    if subdirs.is_empty() && !holds_exports {
         skipped.push(Skipped {
             path: dir.to_path_buf(),
             reason: "no post text (post.json, post.md, post.txt, content.txt) and no images".into(),
         });
     }
     for sub in subdirs {
-        walk(sub, posts, skipped)?;
+        walk(sub, posts, notes, skipped)?;
     }
     Ok(())
 }

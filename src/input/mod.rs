@@ -1,12 +1,14 @@
 //! Input discovery: turns the `--input` folder into posts.
 //!
-//! A post folder is a directory that directly holds a text file or images. Files are only
-//! listed here; their bytes are read when the post is processed, so a batch of thousands
-//! of posts never sits in memory at once.
+//! A post folder is a directory that directly holds a text file or images; each note of a
+//! MediaCrawler export is a post too. Files are only listed here; their bytes are read when
+//! the post is processed, so a batch of thousands of posts never sits in memory at once
+//! (exports are the exception: their notes' text is read at discovery).
 
 mod folder;
 pub mod ids;
 pub mod image;
+mod mediacrawler;
 pub mod text;
 
 pub use folder::{discover, hex, load_image, load_text, signature};
@@ -26,6 +28,9 @@ pub struct PostSource {
     pub text: Option<TextSource>,
     /// Image files in natural order.
     pub images: Vec<PathBuf>,
+    /// Image URLs of a crawler note with no local copies; not downloaded yet (see
+    /// `input::mediacrawler`), so the post is summarised without them.
+    pub pending_urls: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,7 +43,8 @@ pub enum TextSource {
     Inline { title: Option<String>, body: String },
 }
 
-/// A folder that looked like a post but could not be one.
+/// A folder that looked like a post but could not be one, or an export file (or one of its
+/// records) that could not be read.
 #[derive(Debug, Clone)]
 pub struct Skipped {
     pub path: PathBuf,

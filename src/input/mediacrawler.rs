@@ -1,0 +1,520 @@
+//! MediaCrawler exports, the most used Xiaohongshu crawler's output: every note record of a
+//! `*_contents_*.{jsonl,json,csv}` file found in the walk is one post, id `note_id`.
+//!
+//! MediaCrawler writes `data/xhs/{jsonl,json,csv}/{search,detail,creator}_contents_<date>.<ext>`
+//! (notes), `..._comments_<date>.<ext>` (comments, which are not posts and are ignored) and,
+//! when media download is on, `data/xhs/images/<note_id>/<n>.jpg` and `data/xhs/videos/`.
+//! A note's images come from `images/<note_id>/` beside the export file or beside its
+//! folder; those media folders are never posts themselves.
+//!
+//! Unlike post folders, an export is read during discovery: one file holds many posts, and
+//! only their text (a few KB each) is kept, never their images.
+//!
+//! Not implemented yet: downloading the `image_list` URLs of a note that has no local images
+//! folder (the contract wants them fetched once into the state folder). Such a note keeps
+//! its URLs in [`PostSource::pending_urls`] and is summarised from its text alone; discovery
+//! warns about it.
+//!
+//! A malformed file or record never stops discovery: it becomes a [`Skipped`] entry naming
+//! the file and the record (or line), and the rest of the export goes on.
+
+use super::image::is_image_name;
+use super::text::decode;
+use super::{PostSource, Skipped, TextSource};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+/// The formats MediaCrawler saves to files (its database targets are not inputs).
+const FORMATS: [&str; 3] = ["jsonl", "json", "csv"];
+
+/// The crawler's media folders, children of its data folder (`data/xhs/`).
+const MEDIA_FOLDERS: [&str; 2] = ["images", "videos"];
+
+/// What a file is to MediaCrawler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ExportFile {
+    /// Note records, one post each.
+    Contents(Format),
+    /// Comment records: not posts.
+    Comments,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    Jsonl,
+    Json,
+    Csv,
+}
+
+/// Classifies a file by its name: `<anything>_contents_<anything>.<jsonl|json|csv>`.
+pub(super) fn classify(path: &Path) -> Option<ExportFile> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    if !FORMATS.contains(&ext.as_str()) {
+        return None;
+    }
+    let stem = path.file_stem()?.to_string_lossy();
+    if stem.contains("_comments_") {
+        return Some(ExportFile::Comments);
+    }
+    if !stem.contains("_contents_") {
+        return None;
+    }
+    Some(ExportFile::Contents(match ext.as_str() {
+        "jsonl" => Format::Jsonl,
+        "json" => Format::Json,
+        _ => Format::Csv,
+    }))
+}
+
+/// Whether `path` is named like one of the crawler's media folders.
+pub(super) fn is_media_folder(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| MEDIA_FOLDERS.contains(&n))
+}
+
+/// Whether `dir` directly holds a MediaCrawler export (notes or comments): its parent is
+/// then the crawler's data folder, whose `images/` and `videos/` are media.
+pub(super) fn holds_exports(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| e.file_type().is_ok_and(|t| !t.is_dir()) && classify(&e.path()).is_some())
+}
+
+/// Why an export file, or one of its records, is not read.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ExportError {
+    #[error("cannot read the MediaCrawler export: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("MediaCrawler export: {0}")]
+    Decode(String),
+    #[error("MediaCrawler JSON export is not a JSON array of note records: {0}")]
+    Json(serde_json::Error),
+    #[error("MediaCrawler CSV export: {0}")]
+    Csv(csv::Error),
+    #[error("MediaCrawler {at}: {problem}")]
+    Record { at: String, problem: RecordProblem },
+}
+
+/// What is wrong with one note record.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RecordProblem {
+    #[error("invalid JSON: {0}")]
+    Json(serde_json::Error),
+    #[error("not a JSON object")]
+    NotObject,
+    #[error("no `note_id`")]
+    NoId,
+    #[error("`note_id` {0:?} is not a plain name")]
+    BadId(String),
+    #[error("note {0} has no title, desc or images")]
+    Empty(String),
+    #[error("{0}")]
+    Csv(String),
+}
+
+/// A note record, reduced to what a post needs.
+#[derive(Debug)]
+struct Note {
+    id: String,
+    title: Option<String>,
+    desc: String,
+    tags: Vec<String>,
+    url: Option<String>,
+    image_urls: Vec<String>,
+}
+
+impl Note {
+    /// Reads a record through `field`, which returns a field's text (lists comma-joined).
+    fn from_fields(field: impl Fn(&str) -> Option<String>) -> Result<Note, RecordProblem> {
+        let text = |k: &str| field(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let id = text("note_id").ok_or(RecordProblem::NoId)?;
+        // The id names a folder under `images/`: a separator or `..` must not reach elsewhere.
+        let mut parts = Path::new(&id).components();
+        if !matches!((parts.next(), parts.next()), (Some(Component::Normal(_)), None)) {
+            return Err(RecordProblem::BadId(id));
+        }
+        let list = |k: &str| -> Vec<String> {
+            field(k)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        Ok(Note {
+            title: text("title"),
+            desc: field("desc").unwrap_or_default().trim().to_string(),
+            tags: list("tag_list"),
+            url: text("note_url"),
+            image_urls: list("image_list"),
+            id,
+        })
+    }
+
+    /// `desc`, then the tags as `#tag` on a line of their own.
+    fn body(&self) -> String {
+        let tags: Vec<String> = self.tags.iter().map(|t| format!("#{t}")).collect();
+        match (self.desc.is_empty(), tags.is_empty()) {
+            (_, true) => self.desc.clone(),
+            (true, false) => tags.join(" "),
+            (false, false) => format!("{}\n{}", self.desc, tags.join(" ")),
+        }
+    }
+}
+
+/// The notes of every export in the walk, one per `note_id`.
+#[derive(Default)]
+pub(super) struct Notes {
+    index: HashMap<String, usize>,
+    /// Each post with the length of its `desc`, which decides between duplicates.
+    posts: Vec<(PostSource, usize)>,
+}
+
+impl Notes {
+    /// Reads one export file, adding its notes and recording what could not be read.
+    pub(super) fn read_export(&mut self, path: &Path, format: Format, skipped: &mut Vec<Skipped>) {
+        let skip = |reason: ExportError| Skipped { path: path.to_path_buf(), reason: reason.to_string() };
+        let text = match fs::read(path).map_err(ExportError::from).and_then(|b| decode(&b).map_err(ExportError::Decode))
+        {
+            Ok(t) => t,
+            Err(e) => return skipped.push(skip(e)),
+        };
+        let records = match format {
+            Format::Json => parse_json(&text),
+            Format::Jsonl => Ok(parse_jsonl(path, &text)),
+            Format::Csv => parse_csv(&text),
+        };
+        let records = match records {
+            Ok(r) => r,
+            Err(e) => return skipped.push(skip(e)),
+        };
+        for (at, record) in records {
+            if let Err(problem) = record.and_then(|note| self.add(path, note)) {
+                skipped.push(skip(ExportError::Record { at, problem }));
+            }
+        }
+    }
+
+    fn add(&mut self, export: &Path, note: Note) -> Result<(), RecordProblem> {
+        let images = local_images(export, &note.id);
+        if note.title.is_none() && note.desc.is_empty() && note.tags.is_empty() && images.is_empty() {
+            return Err(RecordProblem::Empty(note.id));
+        }
+        let desc_len = note.desc.chars().count();
+        let body = note.body();
+        let post = PostSource {
+            safe_id: String::new(),
+            path: export.to_path_buf(),
+            url: note.url,
+            text: Some(TextSource::Inline { title: note.title, body }),
+            pending_urls: if images.is_empty() { note.image_urls } else { Vec::new() },
+            images,
+            id: note.id,
+        };
+        match self.index.get(&post.id) {
+            None => {
+                self.index.insert(post.id.clone(), self.posts.len());
+                self.posts.push((post, desc_len));
+            }
+            Some(&i) => {
+                // A search dump and a detail dump of one note: the longer desc is the fuller
+                // record, and whichever found local images lends them to it.
+                let (kept, kept_len) = &mut self.posts[i];
+                let mut other = post;
+                if desc_len > *kept_len {
+                    std::mem::swap(kept, &mut other);
+                    *kept_len = desc_len;
+                }
+                if kept.images.is_empty() && !other.images.is_empty() {
+                    kept.images = other.images;
+                    kept.pending_urls.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The posts, in the order their first record was met.
+    pub(super) fn into_posts(self) -> Vec<PostSource> {
+        let waiting = self.posts.iter().filter(|(p, _)| !p.pending_urls.is_empty()).count();
+        if waiting > 0 {
+            tracing::warn!(
+                "{waiting} MediaCrawler note(s) have image URLs but no local images/<note_id>/ folder; \
+                 downloading them is not implemented yet, so they are summarised from their text alone"
+            );
+        }
+        self.posts.into_iter().map(|(p, _)| p).collect()
+    }
+}
+
+/// Where each record was and what it held.
+type Records = Vec<(String, Result<Note, RecordProblem>)>;
+
+fn note_from_json(v: &Value) -> Result<Note, RecordProblem> {
+    let obj = v.as_object().ok_or(RecordProblem::NotObject)?;
+    Note::from_fields(|k| match obj.get(k)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        // MediaCrawler comma-joins its lists; other tools keep them arrays of strings.
+        Value::Array(items) => Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+        _ => None,
+    })
+}
+
+fn parse_json(text: &str) -> Result<Records, ExportError> {
+    let items: Vec<Value> = serde_json::from_str(text).map_err(ExportError::Json)?;
+    Ok(items.iter().enumerate().map(|(i, v)| (format!("JSON record {}", i + 1), note_from_json(v))).collect())
+}
+
+/// One record per line. A last line without its newline that does not parse was torn by an
+/// interrupted write: it is dropped with a warning, as the crawler will write it again.
+fn parse_jsonl(path: &Path, text: &str) -> Records {
+    let mut out = Records::new();
+    let lines: Vec<(usize, &str)> =
+        text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
+    let unterminated = !text.ends_with('\n');
+    for (n, &(line, l)) in lines.iter().enumerate() {
+        let note = match serde_json::from_str::<Value>(l) {
+            Ok(v) => note_from_json(&v),
+            Err(_) if unterminated && n + 1 == lines.len() => {
+                tracing::warn!("{}: line {line} is incomplete (an interrupted write?); ignored", path.display());
+                continue;
+            }
+            Err(e) => Err(RecordProblem::Json(e)),
+        };
+        out.push((format!("JSONL line {line}"), note));
+    }
+    out
+}
+
+fn parse_csv(text: &str) -> Result<Records, ExportError> {
+    let mut out = Records::new();
+    // `decode` has already dropped the UTF-8 BOM MediaCrawler writes (`utf-8-sig`).
+    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let headers: Vec<String> =
+        reader.headers().map_err(ExportError::Csv)?.iter().map(|h| h.trim().to_string()).collect();
+    // The crawler's descs hold newlines inside quoted fields, so the line a user's editor
+    // shows is counted from the byte offset rather than taken from the parser's record count.
+    let line_at = |pos: Option<&csv::Position>| pos.map(|p| line_of(text, p.byte() as usize));
+    for (i, row) in reader.records().enumerate() {
+        let at = |line: Option<usize>| match line {
+            Some(line) => format!("CSV record {} (line {line})", i + 1),
+            None => format!("CSV record {}", i + 1),
+        };
+        match row {
+            Ok(row) => {
+                let note = Note::from_fields(|k| {
+                    headers.iter().position(|h| h == k).and_then(|c| row.get(c)).map(str::to_string)
+                });
+                out.push((at(line_at(row.position())), note));
+            }
+            Err(e) => out.push((at(line_at(e.position())), Err(RecordProblem::Csv(csv_problem(&e))))),
+        }
+    }
+    Ok(out)
+}
+
+/// The line a record starting at `byte` is on. The parser may report a record as starting
+/// on the end of the previous line (the `\n` of a CRLF), so terminators are skipped first.
+fn line_of(text: &str, byte: usize) -> usize {
+    let rest = text.get(byte..).unwrap_or_default();
+    let start = byte + (rest.len() - rest.trim_start_matches(['\r', '\n']).len());
+    text.get(..start).unwrap_or(text).matches('\n').count() + 1
+}
+
+/// A malformed CSV row in words (the position is already given by the record's place).
+fn csv_problem(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("{len} fields where the header has {expected_len}")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// The files of `images/<note_id>/` beside the export file, or else beside its folder
+/// (`data/xhs/json/x.json` and `data/xhs/images/<id>/`), in natural order.
+fn local_images(export: &Path, id: &str) -> Vec<PathBuf> {
+    let folder = export.parent();
+    let bases = [folder, folder.and_then(Path::parent)];
+    for base in bases.into_iter().flatten() {
+        let dir = base.join("images").join(id);
+        let Ok(entries) = super::folder::sorted_entries(&dir) else { continue };
+        let images: Vec<PathBuf> =
+            entries.into_iter().filter(|(p, t)| !t.is_dir() && is_image_name(p)).map(|(p, _)| p).collect();
+        if !images.is_empty() {
+            return images;
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{discover, load_text};
+    use super::*;
+
+    fn note_json(id: &str, desc: &str) -> String {
+        serde_json::json!({
+            "note_id": id, "type": "normal", "title": format!("标题{id}"), "desc": desc, "time": 1718000000000u64,
+            "image_list": format!("http://sns-webpic-qc.xhscdn.com/{id}/a,http://sns-webpic-qc.xhscdn.com/{id}/b"),
+            "tag_list": "面经,字节跳动", "note_url": format!("https://www.xiaohongshu.com/explore/{id}"),
+            "liked_count": "12", "user_id": "u1", "nickname": "某人", "avatar": "", "ip_location": "北京"
+        })
+        .to_string()
+    }
+
+    fn write(path: &Path, bytes: impl AsRef<[u8]>) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, bytes).unwrap();
+    }
+
+    fn ids(posts: &[PostSource]) -> Vec<&str> {
+        posts.iter().map(|p| p.id.as_str()).collect()
+    }
+
+    fn names(paths: &[PathBuf]) -> Vec<String> {
+        paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn classifies_file_names() {
+        let c = |n: &str| classify(Path::new(n));
+        assert_eq!(c("search_contents_2024-06-01.jsonl"), Some(ExportFile::Contents(Format::Jsonl)));
+        assert_eq!(c("detail_contents_2024-06-01.JSON"), Some(ExportFile::Contents(Format::Json)));
+        assert_eq!(c("creator_contents_2024-06-01.csv"), Some(ExportFile::Contents(Format::Csv)));
+        assert_eq!(c("search_comments_2024-06-01.csv"), Some(ExportFile::Comments));
+        assert_eq!(c("search_contents_2024-06-01.xlsx"), None);
+        assert_eq!(c("post.json"), None);
+    }
+
+    #[test]
+    fn crawler_tree_gives_one_post_per_note_with_its_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let xhs = dir.path().join("data/xhs");
+        let export = format!("[{},{}]", note_json("n1", "一面：自我介绍"), note_json("n2", "二面"));
+        write(&xhs.join("json/search_contents_2024-06-01.json"), export);
+        write(&xhs.join("json/search_comments_2024-06-01.json"), r#"[{"comment_id":"c1","note_id":"n1"}]"#);
+        write(&xhs.join("images/n1/10.jpg"), b"x");
+        write(&xhs.join("images/n1/2.jpg"), b"x");
+        write(&xhs.join("videos/n2/0.mp4"), b"x");
+        let (posts, skipped) = discover(dir.path()).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(ids(&posts), ["n1", "n2"]);
+        assert_eq!(names(&posts[0].images), ["2.jpg", "10.jpg"]);
+        assert!(posts[0].pending_urls.is_empty());
+        assert_eq!(posts[0].url.as_deref(), Some("https://www.xiaohongshu.com/explore/n1"));
+        assert!(posts[0].path.ends_with("json/search_contents_2024-06-01.json"));
+        let text = load_text(&posts[0]).unwrap();
+        assert_eq!(text.title.as_deref(), Some("标题n1"));
+        assert_eq!(text.body, "一面：自我介绍\n#面经 #字节跳动");
+        // No local copies: the URLs are kept for a later download.
+        assert!(posts[1].images.is_empty());
+        assert_eq!(posts[1].pending_urls.len(), 2);
+    }
+
+    #[test]
+    fn images_beside_the_export_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("dump/detail_contents_1.jsonl"), note_json("n9", "正文") + "\n");
+        write(&dir.path().join("dump/images/n9/1.png"), b"x");
+        let (posts, skipped) = discover(dir.path()).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(ids(&posts), ["n9"]);
+        assert_eq!(names(&posts[0].images), ["1.png"]);
+    }
+
+    #[test]
+    fn jsonl_tolerates_a_torn_last_line_and_reports_a_bad_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let torn = format!(
+            "{}\n{{\"note_id\": oops\n{}\n{}",
+            note_json("a", "x"),
+            note_json("b", "y"),
+            r#"{"note_id":"c","de"#
+        );
+        write(&dir.path().join("jsonl/search_contents_1.jsonl"), torn);
+        let (posts, skipped) = discover(dir.path()).unwrap();
+        assert_eq!(ids(&posts), ["a", "b"]);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(skipped[0].path.ends_with("search_contents_1.jsonl"));
+        assert!(skipped[0].reason.starts_with("MediaCrawler JSONL line 2: invalid JSON"), "{}", skipped[0].reason);
+    }
+
+    #[test]
+    fn a_bad_record_is_reported_and_the_rest_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let export = format!(
+            r#"[{}, {{"title": "无 id"}}, 7, {{"note_id": "../etc"}}, {}]"#,
+            note_json("a", "x"),
+            note_json("b", "y")
+        );
+        write(&dir.path().join("search_contents_1.json"), export);
+        write(&dir.path().join("other/search_contents_2.json"), "[{\"note_id\": ");
+        let (posts, skipped) = discover(dir.path()).unwrap();
+        assert_eq!(ids(&posts), ["a", "b"]);
+        let reasons: Vec<&str> = skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(
+            reasons[..3],
+            [
+                "MediaCrawler JSON record 2: no `note_id`",
+                "MediaCrawler JSON record 3: not a JSON object",
+                "MediaCrawler JSON record 4: `note_id` \"../etc\" is not a plain name",
+            ]
+        );
+        assert!(reasons[3].starts_with("MediaCrawler JSON export is not a JSON array"), "{reasons:?}");
+        assert!(skipped[3].path.ends_with("other/search_contents_2.json"));
+    }
+
+    #[test]
+    fn csv_with_bom_and_a_malformed_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = "\u{feff}note_id,type,title,desc,time,image_list,tag_list,note_url,liked_count\r\n\
+                   c1,normal,美团一面,\"自我介绍, 项目\r\n手撕 LRU\",1718000000000,,\"Java,后端\",https://x/c1,3\r\n\
+                   c2,normal,短\r\n\
+                   c3,video,视频,,1718000000000,,,https://x/c3,1\r\n";
+        write(&dir.path().join("csv/search_contents_2024.csv"), csv);
+        let (posts, skipped) = discover(dir.path()).unwrap();
+        assert_eq!(ids(&posts), ["c1", "c3"]);
+        let text = load_text(&posts[0]).unwrap();
+        assert_eq!(text.title.as_deref(), Some("美团一面"));
+        assert_eq!(text.body, "自我介绍, 项目\n手撕 LRU\n#Java #后端");
+        assert_eq!(posts[0].url.as_deref(), Some("https://x/c1"));
+        assert!(posts[0].pending_urls.is_empty());
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].reason, "MediaCrawler CSV record 2 (line 4): 3 fields where the header has 9");
+    }
+
+    #[test]
+    fn duplicate_notes_keep_the_longer_desc_and_any_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let xhs = dir.path().join("xhs");
+        write(&xhs.join("json/detail_contents_1.json"), format!("[{}]", note_json("d", "完整的正文，比较长")));
+        write(&xhs.join("json/search_contents_1.json"), format!("[{}]", note_json("d", "短")));
+        write(&xhs.join("jsonl/search_contents_1.jsonl"), note_json("d", "短") + "\n");
+        let (posts, skipped) = discover(dir.path()).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(ids(&posts), ["d"]);
+        assert!(load_text(&posts[0]).unwrap().body.starts_with("完整的正文"));
+        assert!(posts[0].path.ends_with("detail_contents_1.json"));
+
+        // Images found beside one dump serve the note whichever dump wins.
+        write(&dir.path().join("flat/detail_contents_2.json"), format!("[{}]", note_json("e", "长长长长")));
+        write(&dir.path().join("flat2/search_contents_2.json"), format!("[{}]", note_json("e", "短")));
+        write(&dir.path().join("flat2/images/e/1.jpg"), b"x");
+        let (posts, _) = discover(dir.path()).unwrap();
+        let e = posts.iter().find(|p| p.id == "e").unwrap();
+        assert!(e.path.ends_with("flat/detail_contents_2.json"));
+        assert_eq!(names(&e.images), ["1.jpg"]);
+        assert!(e.pending_urls.is_empty());
+    }
+
+    #[test]
+    fn media_folders_are_posts_outside_a_crawler_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("images/a/1.jpg"), b"x");
+        let (posts, _) = discover(dir.path()).unwrap();
+        assert_eq!(ids(&posts), ["a"]);
+    }
+}
