@@ -167,6 +167,9 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         .end_run(&run_id, exit as i32, report.resume_at.map(|t| t.to_string()).as_deref())
         .map_err(|e| CliError::Other(e.into()))?;
     report.print(&output, posts.len(), skipped.len(), &quota);
+    if exit != Exit::Interrupted {
+        super::digest::refresh(&output);
+    }
     Ok(exit)
 }
 
