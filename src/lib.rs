@@ -3,11 +3,13 @@
 //!
 //! Data flows one way: [`input`] finds posts → [`store`] records their jobs →
 //! [`scheduler`] runs them through the [`quota`] engine → a [`provider`] answers →
-//! [`output`] writes the [`summary`]. [`ledger`] records every attempt; [`audit`] reads it.
+//! [`output`] writes the [`summary`]. [`ledger`] records every attempt; [`audit`] reads it;
+//! [`digest`] reads every summary back into the batch digest.
 
 pub mod audit;
 pub mod commands;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod input;
 pub mod ledger;

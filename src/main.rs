@@ -78,6 +78,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The batch digest across all summaries: digest.md, digest.json, report.html.
+    Digest {
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Quota bookkeeping.
     Quota {
         #[command(subcommand)]
@@ -136,6 +141,7 @@ fn execute(cli: Cli) -> Result<Exit, CliError> {
             let input = input.unwrap_or_else(|| cfg.input.clone());
             commands::plan::plan(&cfg, &input, &out(output), json)
         }
+        Command::Digest { output } => commands::digest::digest(&out(output)),
         Command::Quota { action: QuotaAction::Reset { output, pool } } => {
             commands::quota::reset(&out(output), pool.as_deref())
         }

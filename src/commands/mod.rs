@@ -2,6 +2,7 @@
 //! returns the exit code; `main` only parses and reports.
 
 pub mod audit;
+pub mod digest;
 pub mod models;
 pub mod plan;
 pub mod quota;

@@ -14,7 +14,7 @@ use crate::scheduler::{Dispatcher, Shutdown};
 use crate::store::Store;
 use futures::StreamExt;
 use jiff::Timestamp;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -162,22 +162,26 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         .end_run(&run_id, exit as i32, report.resume_at.map(|t| t.to_string()).as_deref())
         .map_err(|e| CliError::Other(e.into()))?;
     report.print(&output, posts.len(), &skipped, &quota);
+    if exit != Exit::Interrupted {
+        super::digest::refresh(&output);
+    }
     Ok(exit)
 }
 
-/// Whether a post's outputs were completed by an earlier run and are still on disk.
-fn complete(done: &HashSet<String>, output: &std::path::Path, post: &PostSource) -> bool {
-    done.contains(&post.id) && crate::output::post_dir(output, &post.safe_id).join("summary.json").is_file()
+/// Whether a post was completed by an earlier run from the very same files, and its
+/// outputs are still on disk.
+fn complete(done: &HashMap<String, String>, output: &std::path::Path, post: &PostSource) -> bool {
+    done.get(&post.id).is_some_and(|sig| *sig == input::signature(post))
+        && crate::output::post_dir(output, &post.safe_id).join("summary.json").is_file()
 }
 
-fn done_posts(store: &Store) -> HashSet<String> {
-    let rows = store.posts().unwrap_or_default();
-    rows.into_iter().filter(|p| p.state == crate::store::PostState::Done).map(|p| p.post_id).collect()
+fn done_posts(store: &Store) -> HashMap<String, String> {
+    store.done_signatures().unwrap_or_default()
 }
 
 fn finish_deferred(store: &Store, run_id: &str, posts: &[PostSource], reset: Timestamp) -> Result<Exit, CliError> {
     let done = done_posts(store);
-    let waiting = posts.iter().filter(|p| !done.contains(&p.id)).count();
+    let waiting = posts.iter().filter(|p| !done.contains_key(&p.id)).count();
     store.end_run(run_id, Exit::Deferred as i32, Some(&reset.to_string())).map_err(|e| CliError::Other(e.into()))?;
     eprintln!(
         "postmill: every pool this work could use is exhausted for the day; nothing was sent.\n\
