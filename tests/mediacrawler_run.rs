@@ -98,3 +98,16 @@ fn each_note_of_an_export_is_a_post_with_the_crawlers_images() {
     assert_eq!(dirs, [NOTE_WITH_IMAGES, NOTE_TEXT_ONLY]);
     assert!(err.contains("2 post(s): 2 done, 0 failed"), "{err}");
 }
+
+#[test]
+fn a_malformed_record_fails_with_its_file_and_line_and_the_rest_goes_on() {
+    let ctx = TestContext::new();
+    let good = serde_json::to_string(&note(NOTE_TEXT_ONLY, "美团一面", "一面：自我介绍")).unwrap();
+    let jsonl = ctx.inputs().join("data/xhs/jsonl/search_contents_2026-11-28.jsonl");
+    write(&jsonl, format!("{{\"title\": \"no id\"}}\n{good}\n"));
+    let out = ctx.run(&["run", "--provider", "local", "--no-progress"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(err.contains("search_contents_2026-11-28.jsonl") && err.contains("line 1"), "{err}");
+    assert_eq!(summary(&ctx, NOTE_TEXT_ONLY).post_id, NOTE_TEXT_ONLY);
+}

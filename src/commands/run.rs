@@ -157,6 +157,10 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         }
     }
     bar.finish_and_clear();
+    // Input that should have been a post and could not be read failed, like a post would.
+    for s in skipped.iter().filter(|s| s.unreadable) {
+        report.failed.push((s.path.display().to_string(), s.reason.clone()));
+    }
     let exit = report.exit();
     store
         .end_run(&run_id, exit as i32, report.resume_at.map(|t| t.to_string()).as_deref())
@@ -333,13 +337,16 @@ impl Report {
             self.failed.len(),
             self.deferred,
             if self.interrupted > 0 { format!(", {} interrupted", self.interrupted) } else { String::new() },
-            if skipped.is_empty() { String::new() } else { format!(", {} folder(s) skipped", skipped.len()) },
+            match skipped.iter().filter(|s| !s.unreadable).count() {
+                0 => String::new(),
+                n => format!(", {n} folder(s) without a post skipped"),
+            },
             output.display()
         );
         for (id, why) in &self.failed {
             eprintln!("  failed: {id}: {why}");
         }
-        for s in skipped {
+        for s in skipped.iter().filter(|s| !s.unreadable) {
             eprintln!("  skipped: {}: {}", s.path.display(), s.reason);
         }
         for (model, why) in quota.dropped_models() {

@@ -100,6 +100,7 @@ fn walk(dir: &Path, posts: &mut Vec<PostSource>, notes: &mut Notes, skipped: &mu
         skipped.push(Skipped {
             path: dir.to_path_buf(),
             reason: "no post text (post.json, post.md, post.txt, content.txt) and no images".into(),
+            unreadable: false,
         });
     }
     for sub in subdirs {

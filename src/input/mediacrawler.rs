@@ -174,7 +174,8 @@ pub(super) struct Notes {
 impl Notes {
     /// Reads one export file, adding its notes and recording what could not be read.
     pub(super) fn read_export(&mut self, path: &Path, format: Format, skipped: &mut Vec<Skipped>) {
-        let skip = |reason: ExportError| Skipped { path: path.to_path_buf(), reason: reason.to_string() };
+        let skip =
+            |reason: ExportError| Skipped { path: path.to_path_buf(), reason: reason.to_string(), unreadable: true };
         let text = match fs::read(path).map_err(ExportError::from).and_then(|b| decode(&b).map_err(ExportError::Decode))
         {
             Ok(t) => t,

@@ -49,6 +49,9 @@ pub enum TextSource {
 pub struct Skipped {
     pub path: PathBuf,
     pub reason: String,
+    /// Input that should have been a post but could not be read (a malformed export
+    /// record): a failure. A folder that simply holds no post is not.
+    pub unreadable: bool,
 }
 
 /// The loaded content of a post.
