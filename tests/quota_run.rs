@@ -229,3 +229,34 @@ project = "one-project"
     assert!(text.contains("gemini-2.5-flash-lite") && text.contains("first"), "{text}");
     assert_no_secrets(&ctx, &[&out, &audit, &table]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_sleeps_through_the_reset_instead_of_exiting() {
+    let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "first", "p").limits(
+        "p",
+        "gemini-2.5-flash-lite",
+        Limits::default().rpd(1),
+    ))
+    .await;
+    // The run believes it starts three seconds before a Pacific midnight.
+    let midnight = postmill::quota::clock::next_pacific_midnight(jiff::Timestamp::now());
+    let start = midnight - jiff::SignedDuration::from_secs(3);
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A).env("POSTMILL_NOW", &start.to_string());
+    ctx.config(
+        &seed_config(&s.base_url())
+            .replace("mode = \"split\"", "mode = \"combined\"")
+            .replace(", \"gemini-1.5-flash\"", "")
+            .replace("[[gemini.keys]]\nname = \"second\"\nenv = \"TEST_KEY_B\"\nproject = \"one-project\"\n", "")
+            .replace("project = \"one-project\"", "project = \"p\""),
+    );
+    ctx.post("a", Some("一面：自我介绍"), &[]);
+    ctx.post("b", Some("二面：项目"), &[]);
+    let child = ctx.command(&["run", "--no-progress", "--wait", "--concurrency", "1"]).spawn().unwrap();
+    // The server's day turns over while postmill waits for its midnight.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    s.reset_day();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ctx.outputs().join("a/summary.json").is_file() && ctx.outputs().join("b/summary.json").is_file());
+    assert_eq!(s.count_status(429), 1, "one refusal, then a wait, not a retry loop");
+}
