@@ -45,7 +45,7 @@ enum OcrResult {
 /// How a post ended in this run.
 #[derive(Debug, Clone)]
 pub enum PostOutcome {
-    Done { requests_saved: bool },
+    Done,
     Failed(String),
     Deferred(Timestamp),
     Interrupted,
@@ -94,9 +94,11 @@ impl Pipeline {
 
     /// Processes one post to its end state, recording it in the store.
     pub async fn process(&self, src: &PostSource) -> PostOutcome {
+        // Taken before the files are read: a file edited mid-run must look changed next time.
+        let signature = input::signature(src);
         let outcome = self.process_inner(src).await;
         let (state, error, resume) = match &outcome {
-            PostOutcome::Done { .. } => (PostState::Done, None, None),
+            PostOutcome::Done => (PostState::Done, None, None),
             PostOutcome::Failed(e) => (PostState::Failed, Some(e.clone()), None),
             PostOutcome::Deferred(t) => (PostState::Deferred, None, Some(t.to_string())),
             PostOutcome::Interrupted => (PostState::Pending, None, None),
@@ -107,7 +109,7 @@ impl Pipeline {
             tracing::error!(post = %src.id, "cannot record the post's state: {e}");
         }
         if state == PostState::Done
-            && let Err(e) = self.store.set_post_signature(&src.id, &input::signature(src))
+            && let Err(e) = self.store.set_post_signature(&src.id, &signature)
         {
             tracing::error!(post = %src.id, "cannot record the post's fingerprint: {e}");
         }
@@ -182,7 +184,7 @@ impl Pipeline {
             produced_by: ProducedBy { provider: self.provider_name().into(), model, at },
         };
         match output::write_post(&self.output, &src.safe_id, &summary) {
-            Ok(changed) => PostOutcome::Done { requests_saved: !changed },
+            Ok(_) => PostOutcome::Done,
             Err(e) => PostOutcome::Failed(format!("post {}: {e}", src.id)),
         }
     }

@@ -131,7 +131,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         while let Some((post, outcome)) = results.next().await {
             bar.inc(1);
             match &outcome {
-                PostOutcome::Done { .. } => report.done += 1,
+                PostOutcome::Done => report.done += 1,
                 PostOutcome::Failed(e) => {
                     tracing::error!(post = %post.id, "failed: {e}");
                     report.failed.push((post.id.clone(), e.clone()));
