@@ -5,19 +5,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::Path;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
 
 fn read(ctx: &TestContext, file: &str) -> Vec<u8> {
     std::fs::read(ctx.outputs().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
@@ -34,7 +21,7 @@ fn company_posts(digest: &Value, name: &str) -> Option<u64> {
 #[test]
 fn run_writes_the_digest_and_digest_regenerates_it_identically() {
     let ctx = TestContext::new();
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("inputs"), &ctx.inputs());
+    ctx.copy_sample_inputs();
     let run = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&run), 0, "{}", stderr(&run));
 

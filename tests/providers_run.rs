@@ -13,22 +13,10 @@ fn summary(ctx: &TestContext, id: &str) -> Summary {
     serde_json::from_str(&std::fs::read_to_string(ctx.outputs().join(id).join("summary.json")).unwrap()).unwrap()
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn offline_by_default_on_the_sample_inputs() {
     let ctx = TestContext::new();
-    copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inputs"), &ctx.inputs());
+    ctx.copy_sample_inputs();
     let out = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let seed = summary(&ctx, "meituan-llm-app-algo");

@@ -59,6 +59,11 @@ impl TestContext {
         }
     }
 
+    /// Copies the repository's sample `inputs/` into this workspace.
+    pub fn copy_sample_inputs(&self) {
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("inputs"), &self.inputs());
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_postmill"));
         cmd.current_dir(self.root()).args(args);
@@ -79,6 +84,18 @@ impl TestContext {
         let mut out = Vec::new();
         walk(&self.outputs(), &mut out);
         out
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
     }
 }
 
