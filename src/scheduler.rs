@@ -51,7 +51,10 @@ impl Shutdown {
     }
     async fn reached(&self, level: u8) {
         let mut rx = self.level.clone();
-        let _ = rx.wait_for(|l| *l >= level).await;
+        // No sender left means nobody can ask for a shutdown any more: never reached.
+        if rx.wait_for(|l| *l >= level).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -68,6 +71,7 @@ pub struct Dispatcher {
 }
 
 /// The answer and the model that gave it.
+#[derive(Debug)]
 pub struct Answered {
     pub generation: Generation,
     pub model: String,
@@ -265,4 +269,101 @@ enum Sent {
     Answer(Generation),
     Failed(crate::provider::CallError),
     Abandoned,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ApiKey;
+    use crate::provider::{Answer, CallError, ModelInfo, PostInput, Usage};
+    use crate::store::Store;
+    use std::sync::Mutex;
+
+    /// Answers each call with the next scripted result and remembers what it was asked.
+    struct Scripted {
+        script: Mutex<Vec<Result<(), Failure>>>,
+        calls: Mutex<Vec<(String, Budget)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        async fn list_models(&self, _: Option<&ApiKey>) -> Result<Option<Vec<ModelInfo>>, CallError> {
+            Ok(None)
+        }
+        async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError> {
+            self.calls.lock().unwrap().push((call.model.to_string(), call.budget));
+            match self.script.lock().unwrap().remove(0) {
+                Ok(()) => Ok(Generation {
+                    answer: Answer::Summary(Default::default()),
+                    usage: Usage::default(),
+                    model_version: None,
+                }),
+                Err(f) => Err(CallError::new(f, Some(200), "scripted")),
+            }
+        }
+    }
+
+    fn dispatcher(dir: &std::path::Path, script: Vec<Result<(), Failure>>) -> (Dispatcher, Arc<Scripted>) {
+        let store = Arc::new(Store::open(dir).unwrap());
+        let provider = Arc::new(Scripted { script: Mutex::new(script), calls: Mutex::new(Vec::new()) });
+        let quota = Arc::new(QuotaEngine::new("scripted", &[], Default::default(), store.clone(), Clock::system()));
+        let d = Dispatcher {
+            provider: provider.clone(),
+            quota,
+            ledger: Arc::new(Ledger::open(store).unwrap()),
+            slots: Arc::new(Semaphore::new(1)),
+            run_id: "test".into(),
+            clock: Clock::system(),
+            shutdown: Shutdown::new().1,
+            ocr_models: vec!["a".into(), "b".into()],
+            summary_models: vec!["a".into(), "b".into()],
+        };
+        (d, provider)
+    }
+
+    fn task() -> Task {
+        let post = Arc::new(PostInput { post_id: "p".into(), title: None, text: "一面".into(), images: vec![] });
+        Task::Summary { post, ocr: vec![] }
+    }
+
+    #[tokio::test]
+    async fn truncated_answer_retries_with_room_and_no_thinking_then_next_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let truncated = Failure::BadOutput { truncated: true };
+        let (d, p) = dispatcher(dir.path(), vec![Err(truncated.clone()), Err(truncated), Ok(())]);
+        let answered = d.request(&task(), Some("p"), &[]).await.unwrap();
+        assert_eq!(answered.model, "b");
+        let calls = p.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 3);
+        assert_eq!((calls[0].0.as_str(), calls[0].1.thinking_off), ("a", false));
+        assert_eq!((calls[1].0.as_str(), calls[1].1.thinking_off), ("a", true));
+        assert!(calls[1].1.max_output_tokens.is_some());
+        // The next model starts again from the default budget.
+        assert_eq!((calls[2].0.as_str(), calls[2].1.thinking_off), ("b", false));
+    }
+
+    #[tokio::test]
+    async fn blocked_goes_to_the_next_model_once_then_fails_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocked = Failure::Blocked { reason: "SAFETY".into() };
+        let (d, p) = dispatcher(dir.path(), vec![Err(blocked.clone()), Err(blocked)]);
+        let err = d.request(&task(), Some("p"), &[]).await.unwrap_err();
+        assert!(matches!(&err, JobError::Failed(m) if m.contains("SAFETY")), "{err:?}");
+        assert_eq!(p.calls.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_back_off_then_move_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, p) = dispatcher(
+            dir.path(),
+            vec![Err(Failure::ServerError), Err(Failure::Timeout), Err(Failure::Connection), Ok(())],
+        );
+        let answered = d.request(&task(), Some("p"), &[]).await.unwrap();
+        assert_eq!(answered.model, "b", "three transient failures on `a`, then `b`");
+        assert_eq!(p.calls.lock().unwrap().len(), 4);
+    }
 }
