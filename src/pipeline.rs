@@ -59,6 +59,22 @@ struct Kept<T> {
     answer: T,
 }
 
+/// Whether a post goes as one combined request, as `mode` and the provider allow.
+pub fn use_combined(mode: Mode, provider_combines: bool, image_bytes: u64, inline_budget_bytes: u64) -> bool {
+    provider_combines
+        && match mode {
+            Mode::Combined => true,
+            Mode::Split => false,
+            Mode::Auto => image_bytes <= inline_budget_bytes,
+        }
+}
+
+/// The identity of the OCR job of an image: its bytes, the provider, the prompt version.
+/// Shared by every post holding the same bytes.
+pub fn ocr_job_key(provider: &str, image_sha256: &str) -> String {
+    format!("ocr:{image_sha256}:{}", hash_parts(&[provider.as_bytes(), format!("ocr/{PROMPT_VERSION}").as_bytes()]))
+}
+
 fn hash_parts(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
     for p in parts {
@@ -156,12 +172,12 @@ impl Pipeline {
         }
         let post = Arc::new(PostInput { post_id: src.id.clone(), title: text.title, text: text.body, images });
         let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
-        let combined = self.dispatcher.provider.supports_combined()
-            && match self.mode {
-                Mode::Combined => true,
-                Mode::Split => false,
-                Mode::Auto => image_bytes <= self.inline_budget_bytes,
-            };
+        let combined = use_combined(
+            self.mode,
+            self.dispatcher.provider.supports_combined(),
+            image_bytes,
+            self.inline_budget_bytes,
+        );
         let result = if combined {
             self.combined(src, &post, &mut entries).await
         } else {
@@ -279,11 +295,7 @@ impl Pipeline {
     }
 
     async fn ocr(&self, image: &ImageInput, post_id: &str) -> OcrResult {
-        let key = format!(
-            "ocr:{}:{}",
-            image.sha256,
-            hash_parts(&[self.provider_name().as_bytes(), format!("ocr/{PROMPT_VERSION}").as_bytes()])
-        );
+        let key = ocr_job_key(self.provider_name(), &image.sha256);
         let cell = {
             let mut cells = self.ocr_cells.lock().unwrap_or_else(|p| p.into_inner());
             cells.entry(key.clone()).or_default().clone()

@@ -146,3 +146,28 @@ fn split_table_counts_each_distinct_image_once() {
     // Plan writes nothing: no store is created by looking.
     assert!(!ctx.outputs().join(".postmill").exists());
 }
+
+#[test]
+fn images_read_by_an_earlier_run_cost_nothing() {
+    let ctx = TestContext::new();
+    let shot =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/small-text.png"))
+            .unwrap();
+    ctx.post("first", Some("美团一面：自我介绍"), &[("shot.png", shot.clone())]);
+    let run = ctx.run(&["run", "--provider", "local", "--no-progress"]);
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    // A new post holding the same screenshot: only its summary is left to do.
+    ctx.post("second", Some("美团二面：八股"), &[("same.png", shot)]);
+    ctx.config("provider = \"local\"\n");
+    let out = ctx.run(&["plan", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pending_posts"], 1, "{v:#}");
+    let stages: Vec<(&str, u64)> = v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["stage"].as_str().unwrap(), r["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(stages, [("summary", 1)], "{v:#}");
+}

@@ -8,14 +8,15 @@
 //! configured and learned `rpd`, minus what today's Pacific day already counted; zero
 //! while a pool is exhausted) and says when the batch can finish at the daily limits.
 //!
-//! Approximations, all erring towards more requests: an image already read by an earlier
-//! run is counted again (its OCR job is reused, so the run may need fewer), and posts that
-//! failed earlier are counted as if retried.
+//! Images an earlier run already read (their OCR job is done in the store) cost nothing.
+//! One approximation, erring towards more requests: posts that failed earlier are counted
+//! as if retried.
 
 use super::choose;
 use crate::config::{Config, Limits, Mode};
 use crate::error::{CliError, Exit};
 use crate::input::{self, PostSource};
+use crate::pipeline;
 use crate::provider::Stage;
 use crate::quota::clock::{Clock, pacific_day};
 use crate::store::{PoolRow, PostState, Store, StoreError};
@@ -85,7 +86,14 @@ pub fn plan(cfg: &Config, input: &Path, output: &Path, json: bool) -> Result<Exi
     let pending: Vec<&PostSource> = posts.iter().filter(|p| !done.contains(&p.id)).collect();
 
     let combined_ok = chosen.provider.supports_combined();
-    let counts = count_requests(&pending, cfg.mode, cfg.inline_budget_bytes, combined_ok);
+    // An image some earlier run already read costs nothing now.
+    let already_read = |sha: &str| {
+        store
+            .as_ref()
+            .and_then(|s| s.job(&pipeline::ocr_job_key(provider, sha)).ok().flatten())
+            .is_some_and(|job| job.state == crate::store::JobState::Done)
+    };
+    let counts = count_requests(&pending, cfg.mode, cfg.inline_budget_bytes, combined_ok, &already_read);
     let requests = demands(&counts, &chosen.ocr_models, &chosen.summary_models);
 
     let now = Clock::system().now();
@@ -149,7 +157,13 @@ fn done_posts(store: Option<&Store>, output: &Path) -> Result<HashSet<String>, C
 }
 
 /// Requests per stage for the pending posts, deciding combined or split as the pipeline does.
-fn count_requests(pending: &[&PostSource], mode: Mode, budget: u64, combined_ok: bool) -> BTreeMap<Stage, u64> {
+fn count_requests(
+    pending: &[&PostSource],
+    mode: Mode,
+    budget: u64,
+    combined_ok: bool,
+    already_read: &dyn Fn(&str) -> bool,
+) -> BTreeMap<Stage, u64> {
     let mut counts = BTreeMap::new();
     // Identical images are read once per run, whichever posts hold them.
     let mut read: BTreeSet<String> = BTreeSet::new();
@@ -157,18 +171,12 @@ fn count_requests(pending: &[&PostSource], mode: Mode, budget: u64, combined_ok:
         // An image that cannot be loaded is reported failed by the run, never sent.
         let images: Vec<_> = post.images.iter().filter_map(|p| input::load_image(post, p).ok()).collect();
         let bytes: u64 = images.iter().map(|i| i.bytes.len() as u64).sum();
-        let combined = combined_ok
-            && match mode {
-                Mode::Combined => true,
-                Mode::Split => false,
-                Mode::Auto => bytes <= budget,
-            };
-        if combined {
+        if pipeline::use_combined(mode, combined_ok, bytes, budget) {
             *counts.entry(Stage::Combined).or_default() += 1;
             continue;
         }
         for img in images {
-            if read.insert(img.sha256) {
+            if !already_read(&img.sha256) && read.insert(img.sha256) {
                 *counts.entry(Stage::Ocr).or_default() += 1;
             }
         }
