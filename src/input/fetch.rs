@@ -89,8 +89,9 @@ enum Slot {
 
 /// Downloads the pending image URLs of `posts` into `media_dir`, at most `concurrency` at
 /// once; sets each such post's `images` (natural order) and `failed_images` and clears its
-/// `pending_urls`. Returns the downloads that failed in this call (remembered failures are
-/// only recorded on their posts).
+/// `pending_urls`. `retry_failed` asks again for URLs refused by an earlier run. Returns
+/// the downloads that failed in this call (remembered failures are only recorded on their
+/// posts).
 pub async fn fetch_images(
     posts: &mut [PostSource],
     media_dir: &Path,
