@@ -162,8 +162,18 @@ impl Pipeline {
                 }
             }
         }
+        // Downloads that failed (crawler notes) are failed images in their place, `<n>` among `<n>.<ext>`.
+        if !src.failed_images.is_empty() {
+            entries.extend(src.failed_images.iter().map(|(file, error)| ImageEntry {
+                file: file.clone(),
+                status: ImageStatus::Failed,
+                text: None,
+                error: Some(error.clone()),
+            }));
+            entries.sort_by(|a, b| input::image::natural_cmp(&a.file, &b.file));
+        }
         if text.body.trim().is_empty() && text.title.is_none() && images.is_empty() {
-            let why = if src.images.is_empty() {
+            let why = if src.images.is_empty() && src.failed_images.is_empty() {
                 "its text is empty"
             } else {
                 "its text is empty and no image could be read"

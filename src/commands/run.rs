@@ -51,6 +51,11 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         }
     }
     let store = Arc::new(Store::open(&output)?);
+    if posts.iter().any(|p| !p.pending_urls.is_empty()) {
+        let client = input::fetch::client().map_err(|e| CliError::Other(e.into()))?;
+        let media = store.dir().join("media");
+        input::fetch::fetch_images(&mut posts, &media, &client, concurrency, args.retry_failed).await;
+    }
     let clock = Clock::system();
     let run_id = format!("{}-{:04x}", clock.now().strftime("%Y%m%dT%H%M%SZ"), fastrand::u16(..));
     store.begin_run(&run_id).map_err(|e| CliError::Other(e.into()))?;

@@ -84,7 +84,16 @@ fn walk(dir: &Path, posts: &mut Vec<PostSource>, notes: &mut Notes, skipped: &mu
     if text.is_some() || !images.is_empty() {
         let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "post".into());
         let path = dir.to_path_buf();
-        posts.push(PostSource { id, safe_id: String::new(), path, url: None, text, images, pending_urls: Vec::new() });
+        posts.push(PostSource {
+            id,
+            safe_id: String::new(),
+            path,
+            url: None,
+            text,
+            images,
+            pending_urls: Vec::new(),
+            failed_images: Vec::new(),
+        });
         return Ok(());
     }
     let mut subdirs: Vec<&PathBuf> = entries.iter().filter(|(_, t)| t.is_dir()).map(|(p, _)| p).collect();

@@ -10,10 +10,9 @@
 //! Unlike post folders, an export is read during discovery: one file holds many posts, and
 //! only their text (a few KB each) is kept, never their images.
 //!
-//! Not implemented yet: downloading the `image_list` URLs of a note that has no local images
-//! folder (the contract wants them fetched once into the state folder). Such a note keeps
-//! its URLs in [`PostSource::pending_urls`] and is summarised from its text alone; discovery
-//! warns about it.
+//! A note with no local images folder keeps its `image_list` URLs in
+//! [`PostSource::pending_urls`]; `run` downloads them once into the state folder
+//! ([`super::fetch`]) before the post is processed.
 //!
 //! A malformed file or record never stops discovery: it becomes a [`Skipped`] entry naming
 //! the file and the record (or line), and the rest of the export goes on.
@@ -199,7 +198,8 @@ impl Notes {
 
     fn add(&mut self, export: &Path, note: Note) -> Result<(), RecordProblem> {
         let images = local_images(export, &note.id);
-        if note.title.is_none() && note.desc.is_empty() && note.tags.is_empty() && images.is_empty() {
+        let no_images = images.is_empty() && note.image_urls.is_empty();
+        if note.title.is_none() && note.desc.is_empty() && note.tags.is_empty() && no_images {
             return Err(RecordProblem::Empty(note.id));
         }
         let desc_len = note.desc.chars().count();
@@ -211,6 +211,7 @@ impl Notes {
             text: Some(TextSource::Inline { title: note.title, body }),
             pending_urls: if images.is_empty() { note.image_urls } else { Vec::new() },
             images,
+            failed_images: Vec::new(),
             id: note.id,
         };
         match self.index.get(&post.id) {
@@ -238,13 +239,6 @@ impl Notes {
 
     /// The posts, in the order their first record was met.
     pub(super) fn into_posts(self) -> Vec<PostSource> {
-        let waiting = self.posts.iter().filter(|(p, _)| !p.pending_urls.is_empty()).count();
-        if waiting > 0 {
-            tracing::warn!(
-                "{waiting} MediaCrawler note(s) have image URLs but no local images/<note_id>/ folder; \
-                 downloading them is not implemented yet, so they are summarised from their text alone"
-            );
-        }
         self.posts.into_iter().map(|(p, _)| p).collect()
     }
 }

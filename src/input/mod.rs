@@ -5,6 +5,7 @@
 //! the post is processed, so a batch of thousands of posts never sits in memory at once
 //! (exports are the exception: their notes' text is read at discovery).
 
+pub mod fetch;
 mod folder;
 pub mod ids;
 pub mod image;
@@ -28,9 +29,12 @@ pub struct PostSource {
     pub text: Option<TextSource>,
     /// Image files in natural order.
     pub images: Vec<PathBuf>,
-    /// Image URLs of a crawler note with no local copies; not downloaded yet (see
-    /// `input::mediacrawler`), so the post is summarised without them.
+    /// Image URLs of a crawler note with no local copies, until [`fetch::fetch_images`]
+    /// downloads them into `images`.
     pub pending_urls: Vec<String>,
+    /// Images that could not be downloaded: (file name, error naming the URL). They are
+    /// listed as failed images of the post's summary; the post goes on without them.
+    pub failed_images: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
