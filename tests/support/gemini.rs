@@ -18,6 +18,9 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "answer.rs"]
 mod answer;
+#[allow(clippy::duplicate_mod)]
+#[path = "harness.rs"]
+mod harness;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -349,8 +352,7 @@ fn pacific_today() -> jiff::civil::Date {
 struct ServerState {
     config: GeminiConfig,
     pools: HashMap<(String, String), Pool>,
-    faults: HashMap<String, VecDeque<Fault>>,
-    always: HashMap<String, Fault>,
+    faults: harness::FaultScript<Fault>,
     log: Vec<LoggedRequest>,
     next_id: u64,
 }
@@ -373,15 +375,11 @@ impl Drop for FakeGemini {
 impl FakeGemini {
     /// Binds 127.0.0.1 (on the configured port, by default a free one) and serves.
     pub async fn start(config: GeminiConfig) -> FakeGemini {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
-            .await
-            .expect("bind fake Gemini server on 127.0.0.1");
-        let addr = listener.local_addr().expect("local address");
+        let port = config.port;
         let state = Arc::new(Mutex::new(ServerState {
             config,
             pools: HashMap::new(),
-            faults: HashMap::new(),
-            always: HashMap::new(),
+            faults: harness::FaultScript::default(),
             log: Vec::new(),
             next_id: 0,
         }));
@@ -389,9 +387,7 @@ impl FakeGemini {
             .route("/v1beta/models", get(list_models))
             .route("/v1beta/models/{model_action}", post(generate_content))
             .with_state(state.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("fake Gemini server");
-        });
+        let (addr, task) = harness::serve(port, app, "fake Gemini server").await;
         FakeGemini { addr, state, task }
     }
 
@@ -450,20 +446,16 @@ impl FakeGemini {
 
     /// Queues a fault for the next request to `model` (after those already queued).
     pub fn push_fault(&self, model: &str, fault: Fault) {
-        self.lock().faults.entry(model.into()).or_default().push_back(fault);
+        self.lock().faults.push(model, [fault]);
     }
 
     pub fn push_faults<I: IntoIterator<Item = Fault>>(&self, model: &str, faults: I) {
-        self.lock().faults.entry(model.into()).or_default().extend(faults);
+        self.lock().faults.push(model, faults);
     }
 
     /// Applies `fault` to every request to `model` once the queue is empty; `None` stops it.
     pub fn set_always(&self, model: &str, fault: Option<Fault>) {
-        let mut state = self.lock();
-        match fault {
-            Some(f) => state.always.insert(model.into(), f),
-            None => state.always.remove(model),
-        };
+        self.lock().faults.set_always(model, fault);
     }
 
     pub fn set_limits(&self, project: &str, model: &str, limits: Limits) {
@@ -557,8 +549,7 @@ impl ServerState {
     }
 
     fn take_fault(&mut self, model: &str) -> Option<Fault> {
-        let queued = self.faults.get_mut(model).and_then(VecDeque::pop_front);
-        queued.or_else(|| self.always.get(model).cloned())
+        self.faults.take(model)
     }
 
     fn list_models(&mut self, query: &HashMap<String, String>, caller: &Caller) -> Reply {

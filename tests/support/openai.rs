@@ -17,6 +17,9 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "answer.rs"]
 mod answer;
+#[allow(clippy::duplicate_mod)]
+#[path = "harness.rs"]
+mod harness;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -188,8 +191,7 @@ struct Pool {
 struct ServerState {
     config: OpenAiConfig,
     pools: HashMap<(String, String), Pool>,
-    faults: HashMap<String, VecDeque<Fault>>,
-    always: HashMap<String, Fault>,
+    faults: harness::FaultScript<Fault>,
     log: Vec<LoggedRequest>,
     next_id: u64,
 }
@@ -211,15 +213,11 @@ impl Drop for FakeOpenAi {
 
 impl FakeOpenAi {
     pub async fn start(config: OpenAiConfig) -> FakeOpenAi {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
-            .await
-            .expect("bind fake OpenAI server on 127.0.0.1");
-        let addr = listener.local_addr().expect("local address");
+        let port = config.port;
         let state = Arc::new(Mutex::new(ServerState {
             config,
             pools: HashMap::new(),
-            faults: HashMap::new(),
-            always: HashMap::new(),
+            faults: harness::FaultScript::default(),
             log: Vec::new(),
             next_id: 0,
         }));
@@ -227,9 +225,7 @@ impl FakeOpenAi {
             .route("/v1/models", get(list_models))
             .route("/v1/chat/completions", post(chat_completions))
             .with_state(state.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("fake OpenAI server");
-        });
+        let (addr, task) = harness::serve(port, app, "fake OpenAI server").await;
         FakeOpenAi { addr, state, task }
     }
 
@@ -261,15 +257,11 @@ impl FakeOpenAi {
     }
 
     pub fn push_fault(&self, model: &str, fault: Fault) {
-        self.lock().faults.entry(model.into()).or_default().push_back(fault);
+        self.lock().faults.push(model, [fault]);
     }
 
     pub fn set_always(&self, model: &str, fault: Option<Fault>) {
-        let mut state = self.lock();
-        match fault {
-            Some(f) => state.always.insert(model.into(), f),
-            None => state.always.remove(model),
-        };
+        self.lock().faults.set_always(model, fault);
     }
 
     pub fn set_rpm(&self, model: &str, rpm: Option<u32>) {
@@ -438,8 +430,7 @@ impl ServerState {
             }
             request.check_strict_schema()?;
         }
-        let fault =
-            self.faults.get_mut(&model).and_then(VecDeque::pop_front).or_else(|| self.always.get(&model).cloned());
+        let fault = self.faults.take(&model);
         log.fault = fault.clone();
         match &fault {
             Some(Fault::Status(code)) => return Err(server_error(*code)),
