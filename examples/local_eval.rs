@@ -57,14 +57,7 @@ fn report(label: &str, e: &Extract, expected: Option<&str>, totals: &mut Totals)
     let questions: Vec<_> = e.rounds.iter().flat_map(|r| &r.questions).collect();
     let rounds: Vec<String> = e.rounds.iter().map(|r| format!("{}:{}", r.name, r.questions.len())).collect();
     let mut by_cat = Vec::new();
-    for c in [
-        Category::SelfIntro,
-        Category::Fundamentals,
-        Category::Project,
-        Category::Coding,
-        Category::Behavioral,
-        Category::Other,
-    ] {
+    for c in Category::ALL {
         let n = questions.iter().filter(|q| q.category == c).count();
         if n > 0 {
             by_cat.push(format!("{}={n}", c.as_str()));

@@ -130,19 +130,10 @@ fn topics(posts: &[LoadedPost]) -> Vec<TopicCount> {
     out
 }
 
-const CATEGORIES: [Category; 6] = [
-    Category::SelfIntro,
-    Category::Fundamentals,
-    Category::Project,
-    Category::Coding,
-    Category::Behavioral,
-    Category::Other,
-];
-
 fn categories(posts: &[LoadedPost]) -> Vec<CategoryCount> {
     let questions: Vec<Category> =
         posts.iter().flat_map(|p| &p.summary.extract.rounds).flat_map(|r| &r.questions).map(|q| q.category).collect();
-    CATEGORIES
+    Category::ALL
         .iter()
         .map(|&category| CategoryCount { category, questions: questions.iter().filter(|&&c| c == category).count() })
         .collect()

@@ -31,6 +31,16 @@ pub enum Category {
 }
 
 impl Category {
+    /// Every category, in schema order.
+    pub const ALL: [Category; 6] = [
+        Category::SelfIntro,
+        Category::Fundamentals,
+        Category::Project,
+        Category::Coding,
+        Category::Behavioral,
+        Category::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Category::SelfIntro => "self_intro",
