@@ -223,11 +223,8 @@ fn pool_plan(
     now: Timestamp,
 ) -> PoolPlan {
     let row = rows.iter().find(|r| r.provider == provider && r.project == project && r.model == model);
-    // The stricter of configured and learned, as the quota engine enforces it.
-    let rpd = match (configured.rpd, row.and_then(|r| r.learned_rpd)) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    // The limit the quota engine enforces.
+    let rpd = crate::quota::effective_limits(configured, row).rpd;
     let used_today =
         usage.iter().find(|(pv, pr, m, _)| pv == provider && pr == project && m == model).map_or(0, |u| u.3);
     let exhausted_until = row

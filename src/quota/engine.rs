@@ -87,16 +87,14 @@ struct Pool {
 }
 
 impl Pool {
-    // The stricter of the configured and the learned limit: a config written from an old
-    // price page must not outvote what the server said yesterday.
     fn rpm_limit(&self) -> Option<u32> {
-        stricter(self.configured.rpm, self.row.learned_rpm)
+        effective_limits(self.configured, Some(&self.row)).rpm
     }
     fn tpm_limit(&self) -> Option<u64> {
-        stricter(self.configured.tpm, self.row.learned_tpm)
+        effective_limits(self.configured, Some(&self.row)).tpm
     }
     fn rpd_limit(&self) -> Option<u32> {
-        stricter(self.configured.rpd, self.row.learned_rpd)
+        effective_limits(self.configured, Some(&self.row)).rpd
     }
     fn exhausted_until(&self) -> Option<Timestamp> {
         self.row.exhausted_until.as_deref().and_then(|s| s.parse().ok())
@@ -484,6 +482,16 @@ impl QuotaEngine {
 
     pub fn distinct_projects(&self) -> HashSet<String> {
         Self::projects(&self.lock()).into_iter().collect()
+    }
+}
+
+/// The limits a pool lives by: for each, the stricter of the configured and the learned
+/// one, so a config written from an old price page never outvotes what the server said.
+pub fn effective_limits(configured: Limits, learned: Option<&PoolRow>) -> Limits {
+    Limits {
+        rpm: stricter(configured.rpm, learned.and_then(|r| r.learned_rpm)),
+        tpm: stricter(configured.tpm, learned.and_then(|r| r.learned_tpm)),
+        rpd: stricter(configured.rpd, learned.and_then(|r| r.learned_rpd)),
     }
 }
 

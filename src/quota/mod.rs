@@ -6,4 +6,4 @@ pub mod clock;
 mod engine;
 pub mod estimate;
 
-pub use engine::{Decision, Permit, PoolId, QuotaEngine};
+pub use engine::{Decision, Permit, PoolId, QuotaEngine, effective_limits};
