@@ -223,6 +223,12 @@ project = "one-project"
     assert_eq!(a["attempts"].as_u64(), Some(s.requests().len() as u64));
     // postmill itself wasted nothing: no request after a daily refusal, none to a missing model.
     assert_eq!(a["wasted"], 0, "{a:#}");
+    // --since/--until select Pacific days: none of these attempts is from the year 2000.
+    let old = ctx.run(&["audit", "--format", "json", "--since", "2000-01-01", "--until", "2000-01-31"]);
+    let o: serde_json::Value = serde_json::from_slice(&old.stdout).unwrap();
+    assert_eq!(o["attempts"], 0, "{o:#}");
+    let csv = ctx.run(&["audit", "--format", "csv"]);
+    assert!(String::from_utf8_lossy(&csv.stdout).lines().count() > 1);
     // The table form says the same, and neither names a key.
     let table = ctx.run(&["audit"]);
     let text = String::from_utf8_lossy(&table.stdout);
