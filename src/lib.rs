@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod provider;
 pub mod quota;
+pub mod sanitize;
 pub mod scheduler;
 pub mod store;
 pub mod summary;

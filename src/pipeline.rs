@@ -12,7 +12,9 @@ use crate::output;
 use crate::provider::{Answer, ImageInput, OcrText, PostInput, Stage, Task, prompt::PROMPT_VERSION};
 use crate::scheduler::{Dispatcher, JobError};
 use crate::store::{JobState, PostState, Store};
-use crate::summary::{CombinedAnswer, Extract, ImageEntry, ImageStatus, ProducedBy, SCHEMA_VERSION, Source, Summary};
+use crate::summary::{
+    CombinedAnswer, Extract, ImageEntry, ImageStatus, ProducedBy, Provenance, SCHEMA_VERSION, Source, Summary,
+};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -51,12 +53,29 @@ pub enum PostOutcome {
     Interrupted,
 }
 
+/// A post's summary as a job made it (or kept it from an earlier run).
+struct Made {
+    extract: Extract,
+    model: String,
+    at: String,
+    prompt: u32,
+    /// The key of the job that made it.
+    job: String,
+}
+
 /// A kept answer, as stored in the job row.
 #[derive(Serialize, Deserialize)]
 struct Kept<T> {
     at: String,
     model: String,
+    /// The prompt version the answer was asked with (answers kept before it was recorded: 1).
+    #[serde(default = "first_prompt")]
+    prompt: u32,
     answer: T,
+}
+
+fn first_prompt() -> u32 {
+    1
 }
 
 /// Whether a post goes as one combined request, as `mode` and the provider allow.
@@ -69,10 +88,36 @@ pub fn use_combined(mode: Mode, provider_combines: bool, image_bytes: u64, inlin
         }
 }
 
-/// The identity of the OCR job of an image: its bytes, the provider, the prompt version.
+/// The version of the answers' format that is part of every job's identity. It is the
+/// first release's, on purpose: answers kept by an earlier version stay valid (a version 1
+/// summary is re-rendered as version 2 without a request). Change it only when old answers
+/// can no longer be read as the new types.
+const ANSWER_FORMAT: &str = "1/1";
+
+/// The identity of the OCR job of an image: its bytes, the provider, the answer format.
 /// Shared by every post holding the same bytes.
-pub fn ocr_job_key(provider: &str, image_sha256: &str) -> String {
-    format!("ocr:{image_sha256}:{}", hash_parts(&[provider.as_bytes(), format!("ocr/{PROMPT_VERSION}").as_bytes()]))
+pub fn ocr_job_key(provider: &str, revision: Option<&str>, image_sha256: &str) -> String {
+    // `ocr/1`: the key of the first release, kept so that finished reads keep their identity.
+    let mut parts: Vec<&[u8]> = vec![provider.as_bytes(), b"ocr/1"];
+    if let Some(r) = revision {
+        parts.push(r.as_bytes());
+    }
+    format!("ocr:{image_sha256}:{}", hash_parts(&parts))
+}
+
+/// SHA-256 (hex) over a post's title, text and image bytes: what its summary was made from.
+pub fn inputs_sha256(post: &PostInput) -> String {
+    let mut h = Sha256::new();
+    for part in [post.title.as_deref().unwrap_or_default().as_bytes(), post.text.as_bytes()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    for img in &post.images {
+        h.update((img.file.len() as u64).to_le_bytes());
+        h.update(img.file.as_bytes());
+        h.update(img.sha256.as_bytes());
+    }
+    input::hex(&h.finalize())
 }
 
 fn hash_parts(parts: &[&[u8]]) -> String {
@@ -193,7 +238,7 @@ impl Pipeline {
         } else {
             self.split(src, &post, &mut entries).await
         };
-        let (extract, model, at) = match result {
+        let made = match result {
             Ok(v) => v,
             Err(JobError::Failed(e)) => return PostOutcome::Failed(e),
             Err(JobError::Unavailable(e)) => return PostOutcome::Failed(e),
@@ -204,10 +249,20 @@ impl Pipeline {
             schema_version: SCHEMA_VERSION,
             post_id: src.id.clone(),
             title: post.title.clone(),
-            source: Source { path: src.path.display().to_string(), url: src.url.clone() },
-            extract,
+            source: Source {
+                path: src.path.display().to_string(),
+                url: src.url.clone(),
+                published_at: src.published_at.clone(),
+            },
+            extract: made.extract,
             images: entries,
-            produced_by: ProducedBy { provider: self.provider_name().into(), model, at },
+            produced_by: ProducedBy { provider: self.provider_name().into(), model: made.model, at: made.at },
+            provenance: Some(Provenance {
+                job: made.job,
+                inputs_sha256: inputs_sha256(&post),
+                prompt_version: made.prompt,
+                schema_version: SCHEMA_VERSION,
+            }),
         };
         match output::write_post(&self.output, &src.safe_id, &summary) {
             Ok(_) => PostOutcome::Done,
@@ -244,7 +299,12 @@ impl Pipeline {
                     self.store.set_job_state(job.id, JobState::Failed, Some(&msg), None).map_err(store_err)?;
                     return Err(JobError::Failed(msg));
                 };
-                let kept = Kept { at: self.dispatcher.clock.now().to_string(), model: answered.model, answer };
+                let kept = Kept {
+                    at: self.dispatcher.clock.now().to_string(),
+                    model: answered.model,
+                    prompt: PROMPT_VERSION,
+                    answer,
+                };
                 let json = serde_json::to_string(&kept).expect("answer serialises");
                 self.store.finish_job(job.id, &json, self.provider_name(), &kept.model).map_err(store_err)?;
                 Ok(kept)
@@ -267,13 +327,14 @@ impl Pipeline {
         src: &PostSource,
         post: &Arc<PostInput>,
         entries: &mut [ImageEntry],
-    ) -> Result<(Extract, String, String), JobError> {
+    ) -> Result<Made, JobError> {
         let mut parts: Vec<Vec<u8>> = vec![
             self.provider_name().as_bytes().to_vec(),
-            format!("combined/{PROMPT_VERSION}/{SCHEMA_VERSION}").into_bytes(),
+            format!("combined/{ANSWER_FORMAT}").into_bytes(),
             post.title.clone().unwrap_or_default().into_bytes(),
             post.text.clone().into_bytes(),
         ];
+        parts.extend(self.dispatcher.provider.revision(Stage::Combined).map(String::into_bytes));
         for img in &post.images {
             parts.push(img.file.clone().into_bytes());
             parts.push(img.sha256.clone().into_bytes());
@@ -301,11 +362,12 @@ impl Pipeline {
                 }
             }
         }
-        Ok((kept.answer.extract, kept.model, kept.at))
+        Ok(Made { extract: kept.answer.extract, model: kept.model, at: kept.at, prompt: kept.prompt, job: key })
     }
 
     async fn ocr(&self, image: &ImageInput, post_id: &str) -> OcrResult {
-        let key = ocr_job_key(self.provider_name(), &image.sha256);
+        let revision = self.dispatcher.provider.revision(Stage::Ocr);
+        let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256);
         let cell = {
             let mut cells = self.ocr_cells.lock().unwrap_or_else(|p| p.into_inner());
             cells.entry(key.clone()).or_default().clone()
@@ -337,7 +399,7 @@ impl Pipeline {
         src: &PostSource,
         post: &Arc<PostInput>,
         entries: &mut [ImageEntry],
-    ) -> Result<(Extract, String, String), JobError> {
+    ) -> Result<Made, JobError> {
         let reads = futures::future::join_all(post.images.iter().map(|img| self.ocr(img, &src.id))).await;
         if self.dispatcher.shutdown.stopping() {
             return Err(JobError::Interrupted);
@@ -381,10 +443,11 @@ impl Pipeline {
         }
         let mut parts: Vec<Vec<u8>> = vec![
             self.provider_name().as_bytes().to_vec(),
-            format!("summary/{PROMPT_VERSION}/{SCHEMA_VERSION}").into_bytes(),
+            format!("summary/{ANSWER_FORMAT}").into_bytes(),
             post.title.clone().unwrap_or_default().into_bytes(),
             post.text.clone().into_bytes(),
         ];
+        parts.extend(self.dispatcher.provider.revision(Stage::Summary).map(String::into_bytes));
         for o in &ocr_texts {
             parts.push(o.file.clone().into_bytes());
             // An image still pending changes the identity once it is read, so the summary is
@@ -402,6 +465,6 @@ impl Pipeline {
                 })
             })
             .await?;
-        Ok((kept.answer, kept.model, kept.at))
+        Ok(Made { extract: kept.answer, model: kept.model, at: kept.at, prompt: kept.prompt, job: key })
     }
 }

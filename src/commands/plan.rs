@@ -87,10 +87,11 @@ pub fn plan(cfg: &Config, input: &Path, output: &Path, json: bool) -> Result<Exi
 
     let combined_ok = chosen.provider.supports_combined();
     // An image some earlier run already read costs nothing now.
+    let revision = chosen.provider.revision(crate::provider::Stage::Ocr);
     let already_read = |sha: &str| {
         store
             .as_ref()
-            .and_then(|s| s.job(&pipeline::ocr_job_key(provider, sha)).ok().flatten())
+            .and_then(|s| s.job(&pipeline::ocr_job_key(provider, revision.as_deref(), sha)).ok().flatten())
             .is_some_and(|job| job.state == crate::store::JobState::Done)
     };
     let counts = count_requests(&pending, cfg.mode, cfg.inline_budget_bytes, combined_ok, &already_read);

@@ -93,10 +93,10 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         summary_models: chosen.summary_models.clone(),
     };
     let mode = args.mode.unwrap_or(cfg.mode);
-    // Posts whose outputs are already complete need no model at all: only validate (and
-    // spend a ListModels call) when there is something left to do.
+    // Posts done from the very same files need no model at all (their outputs are rendered
+    // from the store): only validate (and spend a ListModels call) when there is work left.
     let done = done_posts(&store);
-    let pending_work = posts.iter().any(|p| !complete(&done, &output, p));
+    let pending_work = posts.iter().any(|p| done.get(&p.id).is_none_or(|sig| *sig != input::signature(p)));
     if pending_work {
         validate_models(&chosen, &quota, &ledger, &store, &run_id, &clock, &mut dispatcher).await?;
         // Every post ends in a summary (or combined) request: when all of those pools are
@@ -175,13 +175,6 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         super::digest::refresh(&output);
     }
     Ok(exit)
-}
-
-/// Whether a post was completed by an earlier run from the very same files, and its
-/// outputs are still on disk.
-fn complete(done: &HashMap<String, String>, output: &std::path::Path, post: &PostSource) -> bool {
-    done.get(&post.id).is_some_and(|sig| *sig == input::signature(post))
-        && crate::output::post_dir(output, &post.safe_id).join("summary.json").is_file()
 }
 
 fn done_posts(store: &Store) -> HashMap<String, String> {

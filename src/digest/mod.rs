@@ -188,8 +188,13 @@ pub fn load(output: &Path) -> Result<(Vec<LoadedPost>, Vec<SkippedSummary>), Dig
 
 fn parse(bytes: &[u8]) -> Result<Summary, String> {
     let summary: Summary = serde_json::from_slice(bytes).map_err(|e| format!("not a summary: {e}"))?;
-    if summary.schema_version != crate::summary::SCHEMA_VERSION {
-        return Err(format!("schema_version {} is not {}", summary.schema_version, crate::summary::SCHEMA_VERSION));
+    // Version 1 is a subset of version 2: read both, refuse what a newer postmill wrote.
+    if !(1..=crate::summary::SCHEMA_VERSION).contains(&summary.schema_version) {
+        return Err(format!(
+            "schema_version {} is not one this postmill reads (1 to {})",
+            summary.schema_version,
+            crate::summary::SCHEMA_VERSION
+        ));
     }
     Ok(summary)
 }
@@ -213,6 +218,7 @@ fn category_label(c: Category) -> &'static str {
         Category::SelfIntro => "自我介绍 self-intro",
         Category::Fundamentals => "八股 fundamentals",
         Category::Project => "项目 project",
+        Category::Scenario => "场景题 scenario",
         Category::Coding => "代码题 coding",
         Category::Behavioral => "行为/HR behavioral",
         Category::Other => "其他 other",

@@ -363,6 +363,7 @@ mod tests {
             safe_id: id.into(),
             path: PathBuf::from("search_contents_1.json"),
             url: None,
+            published_at: None,
             text: None,
             images: Vec::new(),
             pending_urls: urls,

@@ -89,6 +89,7 @@ fn walk(dir: &Path, posts: &mut Vec<PostSource>, notes: &mut Notes, skipped: &mu
             safe_id: String::new(),
             path,
             url: None,
+            published_at: None,
             text,
             images,
             pending_urls: Vec::new(),

@@ -208,6 +208,7 @@ impl Notes {
             safe_id: String::new(),
             path: export.to_path_buf(),
             url: note.url,
+            published_at: None,
             text: Some(TextSource::Inline { title: note.title, body }),
             pending_urls: if images.is_empty() { note.image_urls } else { Vec::new() },
             images,

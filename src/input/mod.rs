@@ -26,6 +26,8 @@ pub struct PostSource {
     /// The folder (or export file) it came from, as the user gave it.
     pub path: PathBuf,
     pub url: Option<String>,
+    /// When the post was published (RFC 3339), when the input says.
+    pub published_at: Option<String>,
     pub text: Option<TextSource>,
     /// Image files in natural order.
     pub images: Vec<PathBuf>,

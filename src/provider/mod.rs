@@ -285,6 +285,13 @@ pub trait Provider: Send + Sync {
     fn supports_combined(&self) -> bool {
         true
     }
+    /// What a job's answer depends on for this provider beyond its inputs and the answer
+    /// format: the local extractor's version, the Tesseract build and languages. It is part
+    /// of the job's identity, so improving it redoes (free) local work. `None` for remote
+    /// models, whose finished answers are never paid for twice.
+    fn revision(&self, _stage: Stage) -> Option<String> {
+        None
+    }
     /// Every model the server lists (all pages). `Ok(None)`: the server has no listing.
     async fn list_models(&self, key: Option<&ApiKey>) -> Result<Option<Vec<ModelInfo>>, CallError>;
     async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError>;

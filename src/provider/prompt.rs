@@ -6,22 +6,39 @@
 
 use super::{OcrText, PostInput};
 
-/// Bumped whenever a prompt changes meaningfully; part of every job's identity, so a
-/// better prompt redoes old work only when asked to.
-pub const PROMPT_VERSION: u32 = 1;
+/// Bumped whenever a prompt changes meaningfully. Recorded in each summary's provenance;
+/// not part of a job's identity, so a better prompt never re-spends quota on finished posts.
+pub const PROMPT_VERSION: u32 = 2;
 
 const SUMMARY_RULES: &str = "You summarise a Chinese (or English) job-interview write-up (面经) \
-into structured JSON. Write every field in the post's own language. \
-company: the hiring company as commonly named (e.g. 美团, 字节跳动), or null. \
+into structured JSON. Write every field in the post's own language. Only what the post's author \
+reports as their own interview counts: ignore page clutter (other users' comments, 相关推荐, ads). \
+company: the hiring company as commonly named (e.g. 美团, 字节跳动, 蚂蚁集团), or null. \
 position: the role applied for, or null. \
-rounds: each interview round in order (一面, 二面, HR面 ...), with every question asked in it, \
-each with a category: self_intro (自我介绍), fundamentals (八股, textbook knowledge), \
-project (项目, about the candidate's own work), coding (代码题, 手撕, algorithm problems), \
-behavioral (HR, motivation, 反问), other. Keep each question's wording; do not merge or invent \
-questions. If the post has no rounds, use a single round named after the interview. \
-coding_problems: every coding problem, with its LeetCode number when the post gives one (lc54 → 54). \
+rounds: each interview round in order (一面, 二面, HR面, 笔试 ... as the post names them; one \
+unnamed round is 一面), with every question the interviewer asked in it, one item per numbered or \
+bulleted line or per question sentence in prose; follow-ups on the same line stay in one item, \
+follow-ups on separate lines are separate items. Keep each question's wording (you may drop a \
+leading number or bullet); do not merge, split or invent questions. Not questions: the \
+candidate's own 反问 to the interviewer, 没了/结束, feelings, timings, section headings \
+(八股:, 项目:), results (OC, 挂了). Generic items the author lists (自我介绍, 项目拷打) are questions. \
+Each question has a category: \
+self_intro = 自我介绍; \
+fundamentals = 八股, knowledge questions about concepts and technologies (Transformer, RoPE, \
+Redis, TCP, how RAG works); \
+project = about the candidate's own projects, internships or papers (你的项目, 你们怎么做的); \
+scenario = 场景题 or system design, how would you design or handle X in production, not tied to \
+the candidate's own project; \
+coding = 手撕 / 算法题 / 代码题, the coding task itself; \
+behavioral = HR, motivation, career, teamwork, why this company, working with others; \
+other = anything else. \
+coding_problems: every coding task, each also listed as a coding question in its round; one \
+entry per LeetCode number when a line names several; leetcode is the number when the post \
+gives it (lc54 → 54) or the task is unmistakably a well-known LeetCode problem by its title \
+(螺旋矩阵 54, LRU缓存 146, 反转链表 206), else null. \
 topics: the technical topics the interview covered (LoRA, RAG, MoE ...). \
-key_experiences, tips, advice: short sentences taken from what the author says. \
+key_experiences: short sentences on how the interview went. tips and advice: the author's advice \
+to readers, as written. \
 overview: two or three sentences on the interview as a whole.";
 
 /// The text part of a combined request: rules, then the post; the images follow.

@@ -78,6 +78,7 @@ fn label(c: Category) -> &'static str {
         Category::SelfIntro => "自我介绍",
         Category::Fundamentals => "八股",
         Category::Project => "项目",
+        Category::Scenario => "场景题",
         Category::Coding => "代码题",
         Category::Behavioral => "行为/HR",
         Category::Other => "其他",

@@ -10,8 +10,10 @@ pub mod schema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Bumped whenever the shape of `summary.json` changes; part of every job's identity.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped whenever the shape of `summary.json` changes. Not part of a job's identity: a
+/// kept answer of an older version is re-rendered in the new shape, without a request
+/// (version 2 only added a category, `source.published_at` and `provenance`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The kind of an interview question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -21,21 +23,25 @@ pub enum Category {
     SelfIntro,
     /// 八股: textbook knowledge questions.
     Fundamentals,
-    /// 项目: questions about the candidate's own projects.
+    /// 项目: questions about the candidate's own projects, internships, papers.
     Project,
-    /// 代码题 / 手撕: a problem to code.
+    /// 场景题 / system design: how to design or handle something, not tied to the
+    /// candidate's own project.
+    Scenario,
+    /// 代码题 / 手撕: the coding task itself.
     Coding,
-    /// HR questions, 反问, motivation.
+    /// HR, motivation, career, teamwork, "why our company".
     Behavioral,
     Other,
 }
 
 impl Category {
     /// Every category, in schema order.
-    pub const ALL: [Category; 6] = [
+    pub const ALL: [Category; 7] = [
         Category::SelfIntro,
         Category::Fundamentals,
         Category::Project,
+        Category::Scenario,
         Category::Coding,
         Category::Behavioral,
         Category::Other,
@@ -46,6 +52,7 @@ impl Category {
             Category::SelfIntro => "self_intro",
             Category::Fundamentals => "fundamentals",
             Category::Project => "project",
+            Category::Scenario => "scenario",
             Category::Coding => "coding",
             Category::Behavioral => "behavioral",
             Category::Other => "other",
@@ -104,13 +111,16 @@ pub struct ImageTranscription {
     pub text: String,
 }
 
-/// The answer to a combined request: the summary plus every image's text.
+/// The answer to a combined request: every image's text plus the summary.
+///
+/// `images` comes first on purpose: models write their answer in the schema's property
+/// order, so the transcriptions are written before (and inform) the summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CombinedAnswer {
+    pub images: Vec<ImageTranscription>,
     #[serde(flatten)]
     pub extract: Extract,
-    pub images: Vec<ImageTranscription>,
 }
 
 /// The answer to an OCR request.
@@ -124,6 +134,9 @@ pub struct OcrAnswer {
 pub struct Source {
     pub path: String,
     pub url: Option<String>,
+    /// The post's publication time (RFC 3339), when the input gives one.
+    #[serde(default)]
+    pub published_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,7 +165,20 @@ pub struct ProducedBy {
     pub at: String,
 }
 
-/// `summary.json`, schema_version 1.
+/// What identifies the work a summary came from, so that a run that lost its state can
+/// adopt a finished summary (its inputs unchanged) instead of paying for it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The key of the job whose answer this summary renders (`combined:…`, `summary:…`).
+    pub job: String,
+    /// SHA-256 (hex) over the post's text and image bytes.
+    pub inputs_sha256: String,
+    pub prompt_version: u32,
+    pub schema_version: u32,
+}
+
+/// `summary.json`, schema_version 2 (version 1 files lack `provenance` and
+/// `source.published_at`, and never use the `scenario` category).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub schema_version: u32,
@@ -163,4 +189,6 @@ pub struct Summary {
     pub extract: Extract,
     pub images: Vec<ImageEntry>,
     pub produced_by: ProducedBy,
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
 }

@@ -90,7 +90,20 @@ mod tests {
         let category =
             &schema["properties"]["rounds"]["items"]["properties"]["questions"]["items"]["properties"]["category"];
         assert_eq!(category["type"], "string");
-        assert_eq!(category["enum"].as_array().unwrap().len(), 6);
+        assert_eq!(category["enum"].as_array().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn properties_follow_a_readers_order() {
+        // Models generate in schema order: transcriptions first, the overview last.
+        let schema = response_schema::<CombinedAnswer>();
+        let names: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(names.first(), Some(&"images"), "{names:?}");
+        assert_eq!(names.last(), Some(&"overview"), "{names:?}");
+        let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+        assert!(pos("company") < pos("position") && pos("position") < pos("rounds"));
+        assert!(pos("rounds") < pos("coding_problems") && pos("coding_problems") < pos("topics"));
+        assert!(pos("topics") < pos("tips"));
     }
 
     #[test]

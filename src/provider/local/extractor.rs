@@ -14,6 +14,10 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 /// The name of the one round of a post that names none (and whose title names none).
+/// Bumped with every change to what the extractor finds: part of the identity of local
+/// summary jobs, so a better extractor redoes them (they cost nothing).
+pub const VERSION: u32 = 2;
+
 const DEFAULT_ROUND: &str = "面试";
 /// Lines longer than this are prose, never a question.
 const MAX_QUESTION_CHARS: usize = 160;
@@ -200,7 +204,8 @@ fn section_heading(line: &str, markdown_heading: bool) -> Option<Category> {
         "八股" | "八股文" | "基础" | "基础知识" => Some(Category::Fundamentals),
         "项目" | "项目拷打" | "实习" | "实习经历" | "项目与实习" => Some(Category::Project),
         "代码题" | "手撕" | "手撕代码" | "算法题" | "编程题" | "代码" => Some(Category::Coding),
-        "场景题" | "智力题" => Some(Category::Other),
+        "场景题" | "系统设计" => Some(Category::Scenario),
+        "智力题" => Some(Category::Other),
         _ => None,
     }
 }
@@ -274,7 +279,8 @@ fn prefix_category(prefix: &str) -> Category {
         "项目" | "项目拷打" | "实习" | "实习经历" => Category::Project,
         "自我介绍" => Category::SelfIntro,
         "反问" | "hr" | "hr问题" => Category::Behavioral,
-        "场景题" | "智力题" => Category::Other,
+        "场景题" | "系统设计" => Category::Scenario,
+        "智力题" => Category::Other,
         _ => Category::Coding,
     }
 }
@@ -570,6 +576,7 @@ fn overview(company: Option<&str>, position: Option<&str>, rounds: &[Round], top
         (Category::SelfIntro, "自我介绍"),
         (Category::Fundamentals, "八股"),
         (Category::Project, "项目"),
+        (Category::Scenario, "场景题"),
         (Category::Coding, "代码题"),
         (Category::Behavioral, "行为/反问"),
         (Category::Other, "其他"),

@@ -54,6 +54,13 @@ impl Provider for LocalProvider {
         false
     }
 
+    fn revision(&self, stage: crate::provider::Stage) -> Option<String> {
+        match stage {
+            crate::provider::Stage::Summary => Some(format!("extractor/{}", extractor::VERSION)),
+            _ => None,
+        }
+    }
+
     async fn list_models(&self, _key: Option<&ApiKey>) -> Result<Option<Vec<ModelInfo>>, CallError> {
         Ok(Some(vec![
             ModelInfo { id: OCR_MODEL.into(), generates: true },
