@@ -42,7 +42,7 @@ nav.toc ol{display:flex;flex-wrap:wrap;gap:4px 16px;margin:10px 0;padding:0;list
 .card{background:var(--soft);border:1px solid var(--line);border-radius:8px;padding:10px 16px;min-width:120px}
 .card b{display:block;font-size:24px}
 .card span{color:var(--muted);font-size:13px}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:18px}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(440px,100%),1fr));gap:18px}
 figure.chart{margin:0;padding:12px;border:1px solid var(--line);border-radius:8px;background:var(--soft);min-width:0}
 figcaption{font-weight:600;margin-bottom:8px}
 .chart svg{display:block;max-width:100%;height:auto}
@@ -157,7 +157,11 @@ fn charts(out: &mut String, d: &Digest) {
     bar_chart(out, "chart-topics", "Top topics (posts mentioning each)", &topics, "No topics yet.");
     let mut numbered: Vec<&super::ProblemGroup> = d.coding_problems.iter().filter(|p| p.leetcode.is_some()).collect();
     numbered.sort_by_key(|p| p.leetcode);
-    let problems: Vec<Bar> = numbered.iter().map(|p| bar(problem_label(p), p.posts, "post", "posts")).collect();
+    // "#54 螺旋矩阵": the number first, so a cut label still says which problem it is.
+    let problems: Vec<Bar> = numbered
+        .iter()
+        .map(|p| bar(format!("#{} {}", p.leetcode.unwrap_or(0), p.name), p.posts, "post", "posts"))
+        .collect();
     bar_chart(
         out,
         "chart-leetcode",
