@@ -105,6 +105,8 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
     let mut current: Option<usize> = None;
     let mut context: Option<Category> = None;
     let mut previous: Option<Category> = None;
+    // Under a numbered heading whose items are unnumbered lines (`2.项目相关` then lines).
+    let mut in_block = false;
     let mut prose = Vec::new();
     let stripped: Vec<String> = lines.iter().map(|l| strip_markup(l)).collect();
     for (i, raw) in lines.iter().enumerate() {
@@ -135,8 +137,10 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
         // `一、项目深挖`, or a numbered line whose items follow it (`3、八股` then `a. …`):
         // a heading, whatever its words; its words may still name the kind.
         let next = stripped[i + 1..].iter().find(|l| !l.is_empty()).map(String::as_str);
-        if CN_SECTION.is_match(&line) || heads_items(&line, next) || keyword_heading(&line, listed, next) {
+        let items_below = heads_items(&line, next);
+        if CN_SECTION.is_match(&line) || items_below || keyword_heading(&line, listed, next) {
             context = heading_kind(&line);
+            in_block = items_below;
             previous = None;
             prose.push(line);
             continue;
@@ -145,7 +149,10 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
             prose.push(line);
             continue;
         }
-        match question(&line, listed, context, previous) {
+        if is_listed(&line) {
+            in_block = false;
+        }
+        match question(&line, listed, in_block, context, previous) {
             Some(q) => {
                 previous = Some(q.category);
                 let index = *current.get_or_insert_with(|| {
@@ -310,8 +317,11 @@ fn letter_item(line: &str) -> Option<&str> {
     if !['.', '、', ')', '）', '．'].contains(&sep) {
         return None;
     }
-    let rest = line[at + sep.len_utf8()..].trim();
-    (!rest.is_empty() && !rest.starts_with(|c: char| c.is_ascii_alphanumeric())).then_some(rest)
+    let after = &line[at + sep.len_utf8()..];
+    // `a. ThreadLocal` and `b、RPC` are items; `e.g.` and `A.B` are not.
+    let spaced = after.starts_with(' ') || after.starts_with(|c: char| !c.is_ascii());
+    let rest = after.trim();
+    (spaced && !rest.is_empty()).then_some(rest)
 }
 
 /// A numbered or bulleted list item: `1.`, `2、`, `(3)`, `Q4:`, `- `, `• `.
@@ -353,7 +363,13 @@ fn unlist(line: &str) -> Option<&str> {
 }
 
 /// The question a line asks, or `None` when the line is prose.
-fn question(line: &str, listed: bool, context: Option<Category>, previous: Option<Category>) -> Option<Question> {
+fn question(
+    line: &str,
+    listed: bool,
+    in_block: bool,
+    context: Option<Category>,
+    previous: Option<Category>,
+) -> Option<Question> {
     let item = unlist(line).or_else(|| letter_item(line));
     let body = item.unwrap_or(line).trim();
     let (prefix_kind, text) = match KIND_PREFIX.captures(body) {
@@ -369,8 +385,11 @@ fn question(line: &str, listed: bool, context: Option<Category>, previous: Optio
     let asks_in_list = listed
         && (FOLLOW_UP.is_match(&text)
             || coding::opens_with_task(&text)
-            || (text.contains(['？', '?']) && !is_remark(&text) && text.chars().count() <= 120));
+            || (text.contains(['？', '?']) && !is_feeling(&text) && text.chars().count() <= 120)
+            || (in_block && !is_feeling(&text) && text.chars().count() <= 40 && !text.contains('。')));
+    let self_intro = text.contains("自我介绍") && text.chars().count() <= 20;
     let is_question = item.is_some()
+        || self_intro
         || prefix_kind.is_some()
         || asks_in_list
         || (!listed && (coding::opens_with_task(&text) || looks_like_question(&text, context.is_some())));
@@ -409,6 +428,12 @@ fn looks_like_question(text: &str, in_section: bool) -> bool {
     }
     let short = text.chars().count() <= if in_section { 60 } else { 30 };
     short && !text.contains(['。', '！', '!', '~', '～'])
+}
+
+/// The author's feelings and the page's chatter: never a question, even with a `？`.
+fn is_feeling(text: &str) -> bool {
+    const FEELINGS: &[&str] = &["感觉", "许愿", "攒人品", "挂了", "凉", "offer", "没过", "催", "佬", "蹲", "求捞"];
+    FEELINGS.iter().any(|w| text.contains(w))
 }
 
 /// The author talking about the interview rather than reporting a question.

@@ -25,7 +25,8 @@ const BEHAVIORAL: &[&str] = &[
     "离开当前公司",
     "离开上一家",
     "团队规模",
-    "协作",
+    "团队",
+    "团队协作",
     "跨角色",
     "里程碑",
     "对接的",
@@ -52,87 +53,36 @@ const BEHAVIORAL: &[&str] = &[
     "职级",
     "意见不合",
     "市场行情",
-    "怎么平衡",
 ];
 
 /// About the candidate's own work: their project, internship, résumé, what they did.
 const PROJECT: &[&str] = &[
-    "项目",
-    "实习",
-    "你的",
-    "你做",
-    "你们",
-    "你是怎么",
-    "你是如何",
-    "你负责",
-    "你之前",
-    "你提到",
-    "你说",
-    "你采用",
-    "你在",
-    "你如何",
-    "你自己",
-    "简历",
-    "经历",
-    "拷打",
-    "难点",
-    "这个",
-    "这些",
-    "上述",
-    "用的什么",
-    "用的哪",
-    "用了什么",
-    "用了哪些",
-    "实际用",
-    "哪家的",
-    "哪个基模",
-    "做过",
-    "有没有做",
-    "有没出现",
-    "有没有遇到",
-    "有实践",
-    "实践经验",
-    "谁搭的",
-    "怎么定义",
-    "是否有",
-    "具体",
+    "项目", "实习", "你的", "你做", "你们", "你负责", "你之前", "你提到", "你说", "你采用", "你在", "你自己",
+    "简历", "经历", "拷打", "难点", "上述", "用的什么", "用的哪", "实际用", "哪家的", "哪个基模", "谁搭的",
 ];
+
+/// Point at the candidate's work too, but as often ask about a technology in general:
+/// they count only when the question names no known topic or concept.
+const PROJECT_WEAK: &[&str] = &[
+    "这个", "这些", "做过", "用了什么", "用了哪些", "有没出现", "有没有遇到", "有实践", "实践经验", "是否有",
+    "你是怎么", "你是如何", "你如何", "怎么定义",
+];
+
+/// A lead-in that points at the résumé before asking a concept: `看你项目用到了ETCD，讲一下RAFT`.
+const LEAD_IN: &[&str] = &["看你", "看了你", "简历说", "你提到"];
+/// Asks for a concept, whatever led in to it.
+const CONCEPT_ASK: &[&str] = &["讲一下", "讲讲", "区别", "原理", "什么是", "是什么", "如何理解", "底层"];
 
 /// A situation or a system to design, not tied to the candidate's project.
 const SCENARIO: &[&str] = &[
-    "如果",
-    "假如",
-    "假设",
-    "让你",
-    "给你",
-    "场景",
-    "设计一个",
-    "开发一个",
-    "搭建一个",
-    "对一个",
-    "怎么保证",
-    "如何保证",
-    "怎么设计",
-    "如何设计",
-    "机制设计",
-    "架构设计",
-    "系统设计",
-    "遇到",
-    "出现",
-    "高并发",
-    "大数据量",
-    "实际部署",
-    "线上",
-    "我们业务",
-    "我们的业务",
-    "怎么解",
-    "优先",
-    "怎么开展",
-    "如何推进",
-    "怎么迭代",
-    "如何评测",
-    "怎么评估",
+    "假设", "假如", "让你", "给你", "场景", "设计一个", "开发一个", "搭建一个", "对一个", "高并发", "大数据量",
+    "实际部署", "我们业务", "我们的业务", "如果让你", "机制设计", "系统设计",
 ];
+
+/// Pose a situation too, but inside a concept question as often: they count only when
+/// the question names no known topic.
+const SCENARIO_WEAK: &[&str] =
+    &["如果", "怎么保证", "如何保证", "怎么设计", "如何设计", "遇到", "线上", "怎么解", "优先", "怎么迭代", "怎么开展"];
 
 /// Asks what something is or how it works.
 const FUNDAMENTALS: &[&str] = &[
@@ -164,7 +114,7 @@ const FUNDAMENTALS: &[&str] = &[
 
 /// `怎么实现的？`, `是如何搭建的`: asked in the past tense, about what the candidate built.
 static DID_IT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:怎么|如何|怎样)[^，,？?。；;]{0,12}的(?:[？?，,。；;）)]|$)|(?:做|用|搭|建|选)了[^，,？?。]{0,6}(?:什么|哪些|啥)")
+    Regex::new(r"(?:怎么|如何)[^样，,？?。；;][^，,？?。；;]{0,11}的(?:[？?，,。；;）)]|$)|(?:做|用|搭|建|选)了[^，,？?。]{0,6}(?:什么|哪些|啥)")
         .expect("did it")
 });
 
@@ -193,13 +143,21 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
             _ => kind,
         };
     }
-    let about_theirs = has(PROJECT) || DID_IT.is_match(&lower);
-    let situation = has(SCENARIO);
-    if about_theirs && !(situation && (lower.contains("假设") || lower.contains("假如") || lower.contains("让你")))
-    {
+    let topical = !super::find_topics(text).is_empty() || has(CONCEPT_ASK);
+    if has(LEAD_IN) && has(CONCEPT_ASK) {
+        return Category::Fundamentals;
+    }
+    let posed = has(SCENARIO);
+    if has(PROJECT) && !(posed && (lower.contains("假设") || lower.contains("假如") || lower.contains("让你"))) {
         return Category::Project;
     }
-    if situation {
+    if posed {
+        return Category::Scenario;
+    }
+    if !topical && (has(PROJECT_WEAK) || DID_IT.is_match(&lower)) {
+        return Category::Project;
+    }
+    if !topical && has(SCENARIO_WEAK) {
         return Category::Scenario;
     }
     // A short follow-up (`那…`, `为什么？`) continues the question before it.
