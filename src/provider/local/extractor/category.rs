@@ -57,15 +57,48 @@ const BEHAVIORAL: &[&str] = &[
 
 /// About the candidate's own work: their project, internship, résumé, what they did.
 const PROJECT: &[&str] = &[
-    "项目", "实习", "你的", "你做", "你们", "你负责", "你之前", "你提到", "你说", "你采用", "你在", "你自己",
-    "简历", "经历", "拷打", "难点", "上述", "用的什么", "用的哪", "实际用", "哪家的", "哪个基模", "谁搭的",
+    "项目",
+    "实习",
+    "你的",
+    "你做",
+    "你们",
+    "你负责",
+    "你之前",
+    "你提到",
+    "你说",
+    "你采用",
+    "你在",
+    "你自己",
+    "简历",
+    "经历",
+    "拷打",
+    "难点",
+    "上述",
+    "用的什么",
+    "用的哪",
+    "实际用",
+    "哪家的",
+    "哪个基模",
+    "谁搭的",
 ];
 
 /// Point at the candidate's work too, but as often ask about a technology in general:
 /// they count only when the question names no known topic or concept.
 const PROJECT_WEAK: &[&str] = &[
-    "这个", "这些", "做过", "用了什么", "用了哪些", "有没出现", "有没有遇到", "有实践", "实践经验", "是否有",
-    "你是怎么", "你是如何", "你如何", "怎么定义",
+    "这个",
+    "这些",
+    "做过",
+    "用了什么",
+    "用了哪些",
+    "有没出现",
+    "有没有遇到",
+    "有实践",
+    "实践经验",
+    "是否有",
+    "你是怎么",
+    "你是如何",
+    "你如何",
+    "怎么定义",
 ];
 
 /// A lead-in that points at the résumé before asking a concept: `看你项目用到了ETCD，讲一下RAFT`.
@@ -75,8 +108,23 @@ const CONCEPT_ASK: &[&str] = &["讲一下", "讲讲", "区别", "原理", "什�
 
 /// A situation or a system to design, not tied to the candidate's project.
 const SCENARIO: &[&str] = &[
-    "假设", "假如", "让你", "给你", "场景", "设计一个", "开发一个", "搭建一个", "对一个", "高并发", "大数据量",
-    "实际部署", "我们业务", "我们的业务", "如果让你", "机制设计", "系统设计",
+    "假设",
+    "假如",
+    "让你",
+    "给你",
+    "场景",
+    "设计一个",
+    "开发一个",
+    "搭建一个",
+    "对一个",
+    "高并发",
+    "大数据量",
+    "实际部署",
+    "我们业务",
+    "我们的业务",
+    "如果让你",
+    "机制设计",
+    "系统设计",
 ];
 
 /// Pose a situation too, but inside a concept question as often: they count only when

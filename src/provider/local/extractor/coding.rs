@@ -95,7 +95,8 @@ pub fn is_coding(text: &str) -> bool {
 /// Whether a line outside a list still reads as a task set: it opens with the kind of
 /// task (`手撕 …`, `算法…`, `leetcode mid`).
 pub fn opens_with_task(text: &str) -> bool {
-    const CUES: &[&str] = &["手撕", "手写", "代码题", "算法题", "编程题", "leetcode", "lc", "力扣", "hot100", "算法", "题目是"];
+    const CUES: &[&str] =
+        &["手撕", "手写", "代码题", "算法题", "编程题", "leetcode", "lc", "力扣", "hot100", "算法", "题目是"];
     let lower = text.trim().to_lowercase();
     let opens = CODING_START.is_match(&lower) || CUES.iter().any(|w| lower.starts_with(w));
     // `手撕算法题。这道题是…` is a remark about the task; the task itself has a name.
