@@ -721,7 +721,69 @@ mod tests {
         let text = "## 二面\n\n1. 自我介绍\n2. 讲一下RAFT算法？\n\n从两个层面解释了\n\n3. 手撕LRU\n4. 反问\n";
         let e = extract(Some("某厂二面"), text, &[]);
         use Category::*;
-        assert_eq!(cats(&e), [("二面".to_string(), vec![SelfIntro, Fundamentals, Coding, Behavioral])]);
+        // The candidate's 反问 is not a question the interviewer asked (gold/FORMAT.md).
+        assert_eq!(cats(&e), [("二面".to_string(), vec![SelfIntro, Fundamentals, Coding])]);
+    }
+
+    #[test]
+    fn numbered_headings_over_their_items_are_headings() {
+        let text = "1、实习拷打\n2、项目相关的问题\n3、八股\na. ThreadLocal怎么使用的\nb. RPC 和 Http有什么区别\n4、AI相关\n\
+                    a. 了解Rag吗？\n5.其他问题\n假设你入职后让你做调研，你怎么开展工作？\n";
+        let e = extract(None, text, &[]);
+        let got: Vec<(&str, Category)> = e.rounds[0].questions.iter().map(|q| (q.text.as_str(), q.category)).collect();
+        use Category::*;
+        assert_eq!(
+            got,
+            [
+                ("实习拷打", Project),
+                ("项目相关的问题", Project),
+                ("ThreadLocal怎么使用的", Fundamentals),
+                ("RPC 和 Http有什么区别", Fundamentals),
+                ("了解Rag吗？", Fundamentals),
+                ("假设你入职后让你做调研，你怎么开展工作？", Scenario),
+            ]
+        );
+    }
+
+    #[test]
+    fn unnumbered_questions_and_tasks_between_numbered_items() {
+        let text = "1.什么是 agent\n2.agent 如何执行工具的\n3.为什么说 python 是单线程？\n\n\
+                    我回答了GIL。\n\n算法最长子序列长度\n\n反问短板\n\n## 产品/测试面\n\n你怎么和产品对接的，流程、协作？\n";
+        let e = extract(Some("腾讯一面"), text, &[]);
+        let names: Vec<&str> = e.rounds.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["一面", "产品/测试面"]);
+        let texts: Vec<&str> = e.rounds.iter().flat_map(|r| &r.questions).map(|q| q.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "什么是 agent",
+                "agent 如何执行工具的",
+                "为什么说 python 是单线程？",
+                "算法最长子序列长度",
+                "你怎么和产品对接的，流程、协作？"
+            ]
+        );
+        assert_eq!(e.coding_problems, [CodingProblem { text: "算法最长子序列长度".into(), leetcode: None }]);
+        assert_eq!(e.rounds[1].questions[0].category, Category::Behavioral);
+    }
+
+    #[test]
+    fn chinese_numeral_sections_set_the_kind() {
+        let text = "一、自我介绍\n1. 请用两分钟介绍一下自己。\n二、长视频理解项目\n2. 为什么选择这个模型？\n\
+                    三、候选人反问\n3. 团队做什么业务？\n";
+        let e = extract(None, text, &[]);
+        use Category::*;
+        assert_eq!(cats(&e), [("面试".to_string(), vec![SelfIntro, Project, Behavioral])]);
+    }
+
+    #[test]
+    fn ocr_misreads_are_cleaned_before_extraction() {
+        let e =
+            extract(Some("快手二面"), "", &["1. 自我介绍\n2. FP : 实现多头注意力MHA\n3. Fi} : LeetCode 146 LRU缓存"]);
+        let texts: Vec<&str> = e.rounds[0].questions.iter().map(|q| q.text.as_str()).collect();
+        assert_eq!(texts, ["自我介绍", "实现多头注意力MHA", "LeetCode 146 LRU缓存"]);
+        assert_eq!(e.coding_problems.len(), 2);
+        assert_eq!(e.coding_problems[1].leetcode, Some(146));
     }
 
     #[test]
@@ -823,7 +885,8 @@ mod tests {
         let text = "1. 自我介绍\n2. RAG\n3. MCP\n总结：感觉很看重ai。建议先把项目讲清楚。注意时间分配\n";
         let e = extract(None, text, &[]);
         assert_eq!(e.advice, ["建议先把项目讲清楚"]);
-        assert_eq!(e.tips, ["注意时间分配"]);
+        // Advice to readers is a tip too (gold/FORMAT.md: tips are the author's advice).
+        assert_eq!(e.tips, ["建议先把项目讲清楚", "注意时间分配"]);
         assert_eq!(e.key_experiences, ["总结：感觉很看重ai"]);
     }
 
