@@ -80,13 +80,16 @@ const PROJECT: &[&str] = &[
     "哪家的",
     "哪个基模",
     "谁搭的",
+    "这个",
+    "这些",
+    "我做的",
+    "你写的",
+    "你用",
 ];
 
 /// Point at the candidate's work too, but as often ask about a technology in general:
 /// they count only when the question names no known topic or concept.
 const PROJECT_WEAK: &[&str] = &[
-    "这个",
-    "这些",
     "做过",
     "用了什么",
     "用了哪些",
@@ -104,7 +107,20 @@ const PROJECT_WEAK: &[&str] = &[
 /// A lead-in that points at the résumé before asking a concept: `看你项目用到了ETCD，讲一下RAFT`.
 const LEAD_IN: &[&str] = &["看你", "看了你", "简历说", "你提到"];
 /// Asks for a concept, whatever led in to it.
-const CONCEPT_ASK: &[&str] = &["讲一下", "讲讲", "区别", "原理", "什么是", "是什么", "如何理解", "底层"];
+const CONCEPT_ASK: &[&str] = &[
+    "讲一下",
+    "讲讲",
+    "区别",
+    "原理",
+    "什么是",
+    "是什么",
+    "如何理解",
+    "底层",
+    "核心思想",
+    "特点",
+    "优缺点",
+    "为什么能",
+];
 
 /// A situation or a system to design, not tied to the candidate's project.
 const SCENARIO: &[&str] = &[
@@ -191,7 +207,7 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
             _ => kind,
         };
     }
-    let topical = !super::find_topics(text).is_empty() || has(CONCEPT_ASK);
+    let topical = has(CONCEPT_ASK);
     if has(LEAD_IN) && has(CONCEPT_ASK) {
         return Category::Fundamentals;
     }
@@ -207,6 +223,11 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
     }
     if !topical && has(SCENARIO_WEAK) {
         return Category::Scenario;
+    }
+    // Interviewers drill into a project: a question with no concept of its own right
+    // after a project question is about that project (`成本统计怎么做？`).
+    if previous == Some(Category::Project) && !topical && super::find_topics(text).is_empty() {
+        return Category::Project;
     }
     // A short follow-up (`那…`, `为什么？`) continues the question before it.
     let follow_up = ["那", "追问", "为什么", "为啥", "还有", "然后"].iter().any(|w| lower.starts_with(w));
