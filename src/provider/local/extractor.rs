@@ -108,6 +108,9 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
     // Under a numbered heading whose items are unnumbered lines (`2.项目相关` then lines).
     let mut in_block = false;
     let mut prose = Vec::new();
+    // What a story-told post reports as asked, with its round: used only when the post
+    // yields no question any other way.
+    let mut story: Vec<(Option<usize>, String)> = Vec::new();
     let stripped: Vec<String> = lines.iter().map(|l| strip_markup(l)).collect();
     for (i, raw) in lines.iter().enumerate() {
         let line = stripped[i].clone();
@@ -160,7 +163,25 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
                 });
                 rounds[index].questions.push(q);
             }
-            None => prose.push(line),
+            None => {
+                for told in told_asks(&line) {
+                    story.push((current, told));
+                }
+                prose.push(line);
+            }
+        }
+    }
+    // A post told as a story (`一面：结合简历问了我…`, `架构：自研DAG…`) has no list to
+    // read: when nothing else was found, its reported asks are the questions.
+    if rounds.iter().all(|r| r.questions.is_empty()) {
+        for (round, text) in story {
+            let index = match round {
+                Some(i) => i,
+                None => round_index(&mut rounds, fallback_round.as_deref().unwrap_or(DEFAULT_ROUND)),
+            };
+            let category = category::categorize(&text, None, None);
+            let topics = find_topics(&text);
+            rounds[index].questions.push(Question { category, text, topics });
         }
     }
     rounds.retain(|r| !(r.questions.is_empty() && r.name == DEFAULT_ROUND));
@@ -171,6 +192,25 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
         rounds.push(Round { name, questions: Vec::new() });
     }
     Parsed { rounds, prose }
+}
+
+/// The asks a line of prose reports: a `topic：what was discussed` line whole, or each
+/// sentence that says something was asked (`问了我…`, `好奇我为什么…`).
+fn told_asks(line: &str) -> Vec<String> {
+    static TOPIC_LINE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\p{Han}{2,6}[:：]\s*\S.{9,}$").expect("topic line"));
+    const TOLD: &[&str] = &["问了", "问我", "问怎么", "问到", "好奇", "聊天", "让讲", "让我"];
+    if is_feeling(line) {
+        return Vec::new();
+    }
+    if TOPIC_LINE.is_match(line) && !KIND_PREFIX.is_match(line) {
+        return vec![line.to_string()];
+    }
+    line.split(['。', '！', '!'])
+        .map(str::trim)
+        .filter(|s| s.chars().count() >= 6 && TOLD.iter().any(|c| s.contains(c)) && !is_feeling(s))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The index of the round with this name, appended when new (a post may return to a round).
@@ -337,6 +377,13 @@ fn unlist(line: &str) -> Option<&str> {
             let rest = rest.trim_start();
             return (!rest.is_empty() && !rest.starts_with(bullet)).then_some(rest);
         }
+    }
+    // `①自我介绍`: circled numbers are list numbers too.
+    if let Some(first) = line.chars().next()
+        && ('①'..='⑳').contains(&first)
+    {
+        let text = line[first.len_utf8()..].trim_start_matches(['.', '、', ' ']).trim();
+        return (!text.is_empty()).then_some(text);
     }
     let line = line.strip_prefix(['(', '（']).unwrap_or(line);
     let line = line.strip_prefix(['Q', 'q']).unwrap_or(line);
@@ -774,6 +821,25 @@ mod tests {
         let e = extract(None, text, &[]);
         use Category::*;
         assert_eq!(cats(&e), [("面试".to_string(), vec![SelfIntro, Project, Behavioral])]);
+    }
+
+    #[test]
+    fn story_posts_report_what_was_asked() {
+        let text = "其实这不是开发岗。\n一面：结合简历问了我关于 rag的流程。整体还行\n\
+                    二面：纯聊天，问怎么看北京。然后介绍部门，他可能好奇我为什么来干职能工作\n";
+        let e = extract(Some("理想 ai 解决方案面经"), text, &[]);
+        let got: Vec<(&str, Vec<&str>)> =
+            e.rounds.iter().map(|r| (r.name.as_str(), r.questions.iter().map(|q| q.text.as_str()).collect())).collect();
+        assert_eq!(
+            got,
+            [
+                ("一面", vec!["结合简历问了我关于 rag的流程"]),
+                ("二面", vec!["纯聊天，问怎么看北京", "然后介绍部门，他可能好奇我为什么来干职能工作"]),
+            ]
+        );
+        let topics =
+            extract(None, "架构：自研DAG轻量工作流，没上LangGraph。\n评测：初期人工抽检，稳了看采纳率。\n", &[]);
+        assert_eq!(topics.rounds[0].questions.len(), 2);
     }
 
     #[test]

@@ -85,12 +85,18 @@ const PROJECT: &[&str] = &[
     "我做的",
     "你写的",
     "你用",
+    "你是怎么",
 ];
 
 /// Point at the candidate's work too, but as often ask about a technology in general:
 /// they count only when the question names no known topic or concept.
 const PROJECT_WEAK: &[&str] = &[
     "做过",
+    "用过",
+    "做了啥",
+    "做了什么",
+    "采用的",
+    "用的是",
     "用了什么",
     "用了哪些",
     "有没出现",
@@ -98,7 +104,6 @@ const PROJECT_WEAK: &[&str] = &[
     "有实践",
     "实践经验",
     "是否有",
-    "你是怎么",
     "你是如何",
     "你如何",
     "怎么定义",
@@ -197,19 +202,19 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
         return Category::Behavioral;
     }
     // A heading that names the kind settles the rest of its section.
+    let topical = has(CONCEPT_ASK);
+    if has(LEAD_IN) && topical {
+        return Category::Fundamentals;
+    }
     if let Some(kind) = section
         && kind != Category::Other
     {
-        // Except that a project section still holds a posed situation, and a
-        // fundamentals section still holds questions about the candidate's work.
+        // Except that a knowledge section still holds questions about the candidate's
+        // own work (`回头看你之前做过的项目…`).
         return match kind {
-            Category::Fundamentals if has(PROJECT) && !has(FUNDAMENTALS) => Category::Project,
+            Category::Fundamentals if has(PROJECT) => Category::Project,
             _ => kind,
         };
-    }
-    let topical = has(CONCEPT_ASK);
-    if has(LEAD_IN) && has(CONCEPT_ASK) {
-        return Category::Fundamentals;
     }
     let posed = has(SCENARIO);
     if has(PROJECT) && !(posed && (lower.contains("假设") || lower.contains("假如") || lower.contains("让你"))) {

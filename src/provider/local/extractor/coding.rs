@@ -24,13 +24,58 @@ static CODING_WORDS: LazyLock<Regex> = LazyLock::new(|| {
 /// A line that opens with the kind of task: `算法：…`, `算法最长子序列长度`, `题目是大数加法`.
 /// `算法工程师`, `算法岗` and friends are roles, not tasks.
 static CODING_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:算法(?:[:：\s]|[^\s工岗方相的是有原：:])|题目是|题目[:：]|代码[:：]|coding\b)")
+    Regex::new(r"^(?:算法(?:[:：\s]|[^\s工岗方相的是有原：:])|题目是|题目[:：]|代码[:：]|笔试题|coding\b|写一个|手写)")
         .expect("coding start")
 });
 
 /// Problems people name by title: every listed word must appear; the number when the
 /// title is unmistakably one LeetCode problem, else `None` (a known task, no number).
 const TITLES: &[(&[&str], Option<u32>)] = &[
+    (&["寻找两个正序数组的中位数"], Some(4)),
+    (&["整数反转"], Some(7)),
+    (&["盛最多水的容器"], Some(11)),
+    (&["电话号码的字母组合"], Some(17)),
+    (&["删除链表的倒数第"], Some(19)),
+    (&["括号生成"], Some(22)),
+    (&["两两交换链表"], Some(24)),
+    (&["下一个排列"], Some(31)),
+    (&["搜索旋转排序数组"], Some(33)),
+    (&["组合总和"], Some(39)),
+    (&["缺失的第一个正数"], Some(41)),
+    (&["跳跃游戏ii"], Some(45)),
+    (&["旋转图像"], Some(48)),
+    (&["字母异位词分组"], Some(49)),
+    (&["n皇后"], Some(51)),
+    (&["跳跃游戏"], Some(55)),
+    (&["不同路径"], Some(62)),
+    (&["最小路径和"], Some(64)),
+    (&["最小覆盖子串"], Some(76)),
+    (&["单词搜索"], Some(79)),
+    (&["复原ip"], Some(93)),
+    (&["验证二叉搜索树"], Some(98)),
+    (&["对称二叉树"], Some(101)),
+    (&["二叉树的最大深度"], Some(104)),
+    (&["最长连续序列"], Some(128)),
+    (&["单词拆分"], Some(139)),
+    (&["排序链表"], Some(148)),
+    (&["乘积最大子数组"], Some(152)),
+    (&["相交链表"], Some(160)),
+    (&["打家劫舍"], Some(198)),
+    (&["课程表"], Some(207)),
+    (&["实现trie"], Some(208)),
+    (&["翻转二叉树"], Some(226)),
+    (&["回文链表"], Some(234)),
+    (&["最近公共祖先"], Some(236)),
+    (&["除自身以外数组的乘积"], Some(238)),
+    (&["滑动窗口最大值"], Some(239)),
+    (&["移动零"], Some(283)),
+    (&["前k个高频元素"], Some(347)),
+    (&["分割等和子集"], Some(416)),
+    (&["字母异位词"], Some(438)),
+    (&["二叉树的直径"], Some(543)),
+    (&["和为k的子数组"], Some(560)),
+    (&["每日温度"], Some(739)),
+    (&["腐烂的橘子"], Some(994)),
     (&["两数之和"], Some(1)),
     (&["两数相加"], Some(2)),
     (&["无重复字符", "最长子串"], Some(3)),
