@@ -70,7 +70,6 @@ const PROJECT: &[&str] = &[
     "你在",
     "你自己",
     "简历",
-    "经历",
     "拷打",
     "难点",
     "上述",
@@ -125,6 +124,7 @@ const CONCEPT_ASK: &[&str] = &[
     "特点",
     "优缺点",
     "为什么能",
+    "讲一讲",
 ];
 
 /// A situation or a system to design, not tied to the candidate's project.
@@ -203,6 +203,7 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
     }
     // A heading that names the kind settles the rest of its section.
     let topical = has(CONCEPT_ASK);
+    let named = !super::find_topics(text).is_empty();
     if has(LEAD_IN) && topical {
         return Category::Fundamentals;
     }
@@ -231,7 +232,8 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
     }
     // Interviewers drill into a project: a question with no concept of its own right
     // after a project question is about that project (`成本统计怎么做？`).
-    if previous == Some(Category::Project) && !topical && super::find_topics(text).is_empty() {
+    let asks = ["怎么", "如何", "什么", "吗", "哪", "？", "?"].iter().any(|w| lower.contains(w));
+    if previous == Some(Category::Project) && asks && !topical && !named && !has(FUNDAMENTALS) {
         return Category::Project;
     }
     // A short follow-up (`那…`, `为什么？`) continues the question before it.
