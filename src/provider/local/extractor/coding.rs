@@ -142,7 +142,20 @@ pub fn is_coding(text: &str) -> bool {
 pub fn opens_with_task(text: &str) -> bool {
     const CUES: &[&str] =
         &["手撕", "手写", "代码题", "算法题", "编程题", "leetcode", "lc", "力扣", "hot100", "算法", "题目是"];
-    let lower = text.trim().to_lowercase();
+    // `最后手撕了一道LRU`: a few words of sequence may come before the task.
+    const LEAD_IN: &[&str] = &["最后", "然后", "接着", "再", "是", "来", "了", "一道", "道", "一个"];
+    let mut lower = text.trim().to_lowercase();
+    while let Some(rest) = LEAD_IN.iter().find_map(|w| lower.strip_prefix(w)) {
+        lower = rest.trim_start().to_string();
+    }
+    let lower = CUES.iter().find_map(|w| lower.strip_prefix(w).map(|r| (w, r))).map_or(lower.clone(), |(w, r)| {
+        // `手撕了一道LRU` reads as `手撕LRU`.
+        let mut r = r.trim_start();
+        while let Some(rest) = LEAD_IN.iter().find_map(|l| r.strip_prefix(l)) {
+            r = rest.trim_start();
+        }
+        format!("{w}{r}")
+    });
     let opens = CODING_START.is_match(&lower) || CUES.iter().any(|w| lower.starts_with(w));
     // `手撕算法题。这道题是…` is a remark about the task; the task itself has a name.
     let clause = lower.split(['。', '，', ',', '；', ';']).next().unwrap_or("");
@@ -202,5 +215,7 @@ mod tests {
         assert!(!is_coding("LRU的原理是什么"));
         assert!(opens_with_task("手撕 有序数字数组原数组去重"));
         assert!(!opens_with_task("面试官让我手撕"));
+        assert!(opens_with_task("最后手撕了一道LRU"));
+        assert!(!opens_with_task("最后手撕了一道"));
     }
 }
