@@ -173,6 +173,8 @@ fn walk(dir: &Path, posts: &mut Vec<PostSource>, notes: &mut Notes, skipped: &mu
         return Ok(());
     }
     let mut subdirs: Vec<&PathBuf> = entries.iter().filter(|(_, t)| t.is_dir()).map(|(p, _)| p).collect();
+    // A folder with sub-folders is not reported as postless: what they hold is.
+    let leaf = subdirs.is_empty();
     // The crawler's data folder (`data/xhs/`) holds exports, directly or in `json/` and the
     // like; its `images/` and `videos/` are the notes' media, not posts. Only checked when
     // such a folder exists, so ordinary trees are not read twice.
@@ -193,7 +195,7 @@ fn walk(dir: &Path, posts: &mut Vec<PostSource>, notes: &mut Notes, skipped: &mu
         }
         None => true,
     });
-    if subdirs.is_empty() && !holds_exports {
+    if leaf && !holds_exports {
         skipped.push(Skipped {
             path: dir.to_path_buf(),
             reason: "no post text (post.json, post.md, post.txt, content.txt) and no images".into(),
