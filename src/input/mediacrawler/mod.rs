@@ -583,4 +583,69 @@ mod tests {
         let (posts, _) = discover(dir.path()).unwrap();
         assert_eq!(ids(&posts), ["a"]);
     }
+
+    #[test]
+    fn words_and_other_platforms_are_not_posts() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        write(&data.join("xhs/jsonl/search_contents_2025-12-01.jsonl"), note_json("x1", "一面") + "\n");
+        write(&data.join("xhs/words/search_comments_2025-12-01_word_cloud.png"), b"x");
+        write(&data.join("xhs/words/search_comments_2025-12-01_word_freq.json"), r#"{"面经": 3}"#);
+        write(&data.join("xhs/images/x1/0.jpg"), b"x");
+        write(&data.join("xhs/images/x1/1.jpg"), b"x");
+        let aweme = r#"[{"aweme_id": "7300", "title": "t", "desc": "d"}]"#;
+        write(&data.join("douyin/json/search_contents_2025-12-01.json"), aweme);
+        write(&data.join("douyin/images/7300/0.jpg"), b"x");
+        write(&data.join("weibo/csv/search_contents_2025-12-01.csv"), "note_id,content\n1,x\n");
+        let (posts, skipped) = discover(&data).unwrap();
+        assert_eq!(ids(&posts), ["x1"]);
+        assert_eq!(names(&posts[0].images), ["0.jpg", "1.jpg"]);
+        let lines: Vec<(String, &str)> = skipped
+            .iter()
+            .map(|s| (s.path.strip_prefix(&data).unwrap().display().to_string(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("douyin".to_string(), "MediaCrawler douyin data: not Xiaohongshu notes"),
+                ("weibo".to_string(), "MediaCrawler weibo data: not Xiaohongshu notes"),
+            ]
+        );
+        assert!(skipped.iter().all(|s| !s.unreadable));
+
+        // Pointed at the media folder itself: a usage error naming the data folder.
+        let err = discover(&data.join("xhs/images")).unwrap_err();
+        assert!(err.to_string().contains("downloaded media, not notes"), "{err}");
+    }
+
+    #[test]
+    fn an_export_file_given_directly_and_the_excel_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let jsonl = dir.path().join("my_notes.jsonl");
+        write(&jsonl, note_json("j1", "正文") + "\n" + &note_json("j2", "正文二") + "\n");
+        let (posts, skipped) = discover(&jsonl).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(ids(&posts), ["j1", "j2"]);
+        assert_eq!(posts[0].published_at.as_deref(), Some("2024-06-10T06:13:20Z"));
+
+        let comments = dir.path().join("search_comments_1.json");
+        write(&comments, "[]");
+        assert!(discover(&comments).unwrap_err().to_string().contains("comments, not notes"));
+        let broken = dir.path().join("broken.json");
+        write(&broken, "{");
+        let err = discover(&broken).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: MediaCrawler JSON export", broken.display())), "{err}");
+
+        // Excel: not read, and said so, naming the file, in the walk and given directly.
+        let xlsx = dir.path().join("data/xhs/xhs_search_20251201_120000.xlsx");
+        write(&xlsx, b"PK\x03\x04");
+        write(&dir.path().join("data/xhs/images/e1/0.jpg"), b"x");
+        let (posts, skipped) = discover(&dir.path().join("data")).unwrap();
+        assert!(posts.is_empty());
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].path, xlsx);
+        assert!(skipped[0].unreadable && skipped[0].reason.contains("save the notes as jsonl"), "{skipped:?}");
+        let err = discover(&xlsx).unwrap_err().to_string();
+        assert!(err.contains("xhs_search_20251201_120000.xlsx") && err.contains("jsonl"), "{err}");
+    }
 }
