@@ -98,6 +98,11 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     let done = done_posts(&store);
     let pending_work = posts.iter().any(|p| done.get(&p.id).is_none_or(|sig| *sig != input::signature(p)));
     if pending_work {
+        // A batch with images to read needs the local tools first (Tesseract and its
+        // languages); a text-only batch runs without them.
+        if posts.iter().any(|p| !p.images.is_empty()) {
+            chosen.provider.check_setup(Stage::Ocr).await.map_err(|e| CliError::Usage(e.message))?;
+        }
         validate_models(&chosen, &quota, &ledger, &store, &run_id, &clock, &mut dispatcher).await?;
         // Every post ends in a summary (or combined) request: when all of those pools are
         // known exhausted, nothing can finish today, and nothing is sent.

@@ -292,6 +292,12 @@ pub trait Provider: Send + Sync {
     fn revision(&self, _stage: Stage) -> Option<String> {
         None
     }
+    /// Checks, before the first request of `stage` in a run, that what this provider runs
+    /// locally is installed (Tesseract and its languages for the local OCR). An error
+    /// stops the run before anything is processed (exit 2, naming what to install).
+    async fn check_setup(&self, _stage: Stage) -> Result<(), CallError> {
+        Ok(())
+    }
     /// Every model the server lists (all pages). `Ok(None)`: the server has no listing.
     async fn list_models(&self, key: Option<&ApiKey>) -> Result<Option<Vec<ModelInfo>>, CallError>;
     async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError>;
