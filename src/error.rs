@@ -35,6 +35,9 @@ pub enum CliError {
     /// A file postmill keeps could not be written.
     #[error(transparent)]
     Write(#[from] crate::output::OutputError),
+    /// A run stopped by a write failure, already reported when it happened.
+    #[error("stopped: {0}")]
+    Stopped(String),
     /// Anything else that stops a command.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -45,7 +48,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => Exit::Usage,
             CliError::Store(StoreError::Busy(_) | StoreError::Missing(_) | StoreError::TooNew { .. }) => Exit::Usage,
-            CliError::Store(_) | CliError::Write(_) => Exit::Io,
+            CliError::Store(_) | CliError::Write(_) | CliError::Stopped(_) => Exit::Io,
             CliError::Other(_) => Exit::SomeFailed,
         }
     }

@@ -13,7 +13,7 @@ mod jobs;
 mod ledger;
 mod pools;
 
-pub use jobs::{JobRow, JobState, PostRow, PostState};
+pub use jobs::{InputProblem, JobRow, JobState, PostRow, PostState};
 pub use pools::PoolRow;
 
 use rusqlite::{Connection, OpenFlags};
