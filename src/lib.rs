@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod halt;
 pub mod input;
 pub mod ledger;
 pub mod output;

@@ -106,7 +106,7 @@ fn main() -> ExitCode {
     let exit = match execute(cli) {
         Ok(exit) => exit,
         Err(e) => {
-            eprintln!("postmill: {e:#}");
+            eprintln!("postmill: {}", postmill::error::chain(&e));
             e.exit()
         }
     };
@@ -119,13 +119,15 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| postmill::progress::LogWriter)
+        .with_ansi(postmill::progress::colour())
         .with_target(false)
         .init();
 }
 
 fn execute(cli: Cli) -> Result<Exit, CliError> {
     let cfg = Config::load(cli.config.as_deref(), &ProcessEnv)?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| CliError::Other(e.into()))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Other(anyhow::Error::new(e).context("cannot start the async runtime")))?;
     let out = |o: Option<PathBuf>| o.unwrap_or_else(|| cfg.output.clone());
     match cli.command {
         Command::Run { input, output, provider, mode, concurrency, retry_failed, only, wait, no_progress } => {

@@ -1,28 +1,81 @@
 //! The output folder: `<post>/summary.json`, `summary.md`, `ocr/<stem>.txt`, each written
 //! atomically (temp file in the same folder, fsync, rename, fsync of the folder), so a
 //! reader or a crash only ever sees a whole old file or a whole new one.
+//!
+//! Files get the mode every Unix tool gives (0666 less the umask: 0644 by default), so a
+//! shared or served output folder is readable. A run killed mid-write leaves a
+//! `.tmp-XXXXXX` file behind; the next run removes those (only names of that exact shape).
 
+use crate::sanitize;
 use crate::summary::{ImageStatus, Summary, markdown};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A file that could not be written. A leaf: the message names the path and the OS error
+/// once, and there is no further cause to print.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {path}: {source}")]
+#[error("cannot write {path}: {error}")]
 pub struct OutputError {
     pub path: PathBuf,
-    pub source: std::io::Error,
+    pub error: std::io::Error,
+}
+
+/// The prefix of every temp file postmill writes; followed by [`TEMP_RANDOM`] letters or digits.
+const TEMP_PREFIX: &str = ".tmp-";
+/// tempfile's default length of the random part.
+const TEMP_RANDOM: usize = 6;
+
+/// Whether `name` is one of postmill's own temp files (and nothing a user could have named).
+pub fn is_own_temp(name: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX)
+        .is_some_and(|rest| rest.len() == TEMP_RANDOM && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Removes the temp files a killed run left in `output`, its post folders and their `ocr/`
+/// folders (where [`write_post`] and the digest write). Returns how many were removed.
+pub fn remove_stale_temps(output: &Path) -> usize {
+    let mut dirs = vec![output.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(output) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if e.file_type().is_ok_and(|t| t.is_dir()) && name != ".postmill" {
+                dirs.push(e.path().join("ocr"));
+                dirs.push(e.path());
+            }
+        }
+    }
+    let mut removed = 0;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file())
+                && is_own_temp(&e.file_name().to_string_lossy())
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// Writes `bytes` to `path` atomically; a file already holding exactly these bytes is left
 /// alone, so rerunning over finished work touches nothing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> {
-    let err = |source| OutputError { path: path.to_path_buf(), source };
+    let err = |error| OutputError { path: path.to_path_buf(), error };
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(err)?;
+    // Asked for 0666, created with 0666 less the umask, as `open(2)` does for every tool.
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o666);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .rand_bytes(TEMP_RANDOM)
+        .permissions(mode)
+        .tempfile_in(dir)
+        .map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
@@ -31,6 +84,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> {
         let _ = d.sync_all();
     }
     Ok(true)
+}
+
+/// Drops the characters [`sanitize::is_unsafe`] names from every string of a JSON value:
+/// JSON would carry them escaped, but every reader of the file would get them back raw.
+fn clean_strings(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(c) = sanitize::clean(s) {
+                *s = c;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(clean_strings),
+        serde_json::Value::Object(map) => map.values_mut().for_each(clean_strings),
+        _ => {}
+    }
 }
 
 /// Where a post's files go.
@@ -59,10 +127,12 @@ pub fn write_post(output: &Path, safe_id: &str, summary: &Summary) -> Result<boo
     let files: Vec<&str> = summary.images.iter().map(|i| i.file.as_str()).collect();
     for (image, name) in summary.images.iter().zip(ocr_names(&files)) {
         if let (ImageStatus::Ok, Some(text)) = (image.status, &image.text) {
-            changed |= write_atomic(&dir.join("ocr").join(name), text.as_bytes())?;
+            changed |= write_atomic(&dir.join("ocr").join(name), sanitize::clean(text).as_bytes())?;
         }
     }
-    let mut json = serde_json::to_string_pretty(summary).expect("summary serialises");
+    let mut value = serde_json::to_value(summary).expect("summary serialises");
+    clean_strings(&mut value);
+    let mut json = serde_json::to_string_pretty(&value).expect("summary serialises");
     json.push('\n');
     changed |= write_atomic(&dir.join("summary.md"), markdown::render(summary).as_bytes())?;
     // summary.json last: its presence means the post's outputs are complete.
@@ -84,6 +154,41 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"y");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("a")).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
+    }
+
+    #[test]
+    fn files_honour_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("summary.md");
+        write_atomic(&p, b"x").unwrap();
+        // The test process's umask is whatever the shell's is: compare against it.
+        let umask = unsafe {
+            let m = libc::umask(0o022);
+            libc::umask(m);
+            m
+        };
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o666 & !umask as u32);
+    }
+
+    #[test]
+    fn only_postmills_own_temp_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let post = dir.path().join("p1");
+        std::fs::create_dir_all(post.join("ocr")).unwrap();
+        for (p, name) in
+            [(&post, ".tmp-a1B2c3"), (&post.join("ocr"), ".tmp-zzzzzz"), (&dir.path().to_path_buf(), ".tmp-000000")]
+        {
+            std::fs::write(p.join(name), b"half").unwrap();
+        }
+        for keep in [".tmp-notes.md", ".tmp-abc", "tmp-abcdef", "summary.json"] {
+            std::fs::write(post.join(keep), b"mine").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path()), 3);
+        let mut left: Vec<_> =
+            std::fs::read_dir(&post).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, [".tmp-abc", ".tmp-notes.md", "ocr", "summary.json", "tmp-abcdef"]);
     }
 
     #[test]

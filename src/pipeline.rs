@@ -5,15 +5,22 @@
 //! A job's identity is a hash of everything its answer depends on (provider, prompt and
 //! schema versions, text, image bytes, OCR text), so unchanged finished work is reused and
 //! changed input is redone.
+//!
+//! Every `summary.json` names the job that made it (`provenance`), so a run whose store was
+//! lost *adopts* finished outputs whose inputs still match ([`adopt`]) instead of paying for
+//! them again. A failure to write the store or an output is not the post's: it goes to the
+//! run's [`Halt`], which stops new requests (exit 74).
 
 use crate::config::Mode;
+use crate::halt::Halt;
 use crate::input::{self, PostSource};
 use crate::output;
-use crate::provider::{Answer, ImageInput, OcrText, PostInput, Stage, Task, prompt::PROMPT_VERSION};
+use crate::provider::{Answer, ImageInput, OcrText, PostInput, Provider, Stage, Task, prompt::PROMPT_VERSION};
 use crate::scheduler::{Dispatcher, JobError};
-use crate::store::{JobState, PostState, Store};
+use crate::store::{JobState, PostState, Store, StoreError};
 use crate::summary::{
-    CombinedAnswer, Extract, ImageEntry, ImageStatus, ProducedBy, Provenance, SCHEMA_VERSION, Source, Summary,
+    CombinedAnswer, Extract, ImageEntry, ImageStatus, ImageTranscription, ProducedBy, Provenance, SCHEMA_VERSION,
+    Source, Summary,
 };
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -31,6 +38,7 @@ pub struct Pipeline {
     pub mode: Mode,
     pub inline_budget_bytes: u64,
     pub retry_failed: bool,
+    halt: Arc<Halt>,
     /// OCR answers of this run by job key: identical images are read once even when two
     /// posts holding them are processed at the same time.
     ocr_cells: Mutex<HashMap<String, Arc<OnceCell<OcrResult>>>>,
@@ -47,10 +55,31 @@ enum OcrResult {
 /// How a post ended in this run.
 #[derive(Debug, Clone)]
 pub enum PostOutcome {
-    Done,
+    /// Its outputs are written; `images` says how its images fared.
+    Done(ImageTally),
     Failed(String),
     Deferred(Timestamp),
     Interrupted,
+}
+
+/// How a done post's images fared: how many were read, and which were not (and why).
+#[derive(Debug, Clone, Default)]
+pub struct ImageTally {
+    pub read: usize,
+    pub unread: Vec<(String, String)>,
+}
+
+impl ImageTally {
+    fn of(entries: &[ImageEntry]) -> ImageTally {
+        let mut tally = ImageTally::default();
+        for e in entries {
+            match e.status {
+                ImageStatus::Ok => tally.read += 1,
+                _ => tally.unread.push((e.file.clone(), e.error.clone().unwrap_or_else(|| "not read yet".into()))),
+            }
+        }
+        tally
+    }
 }
 
 /// A post's summary as a job made it (or kept it from an earlier run).
@@ -120,6 +149,165 @@ pub fn inputs_sha256(post: &PostInput) -> String {
     input::hex(&h.finalize())
 }
 
+/// The identity of a post's combined job.
+fn combined_key(provider: &dyn Provider, post: &PostInput) -> String {
+    let mut parts: Vec<Vec<u8>> = vec![
+        provider.name().as_bytes().to_vec(),
+        format!("combined/{ANSWER_FORMAT}").into_bytes(),
+        post.title.clone().unwrap_or_default().into_bytes(),
+        post.text.clone().into_bytes(),
+    ];
+    parts.extend(provider.revision(Stage::Combined).map(String::into_bytes));
+    for img in &post.images {
+        parts.push(img.file.clone().into_bytes());
+        parts.push(img.sha256.clone().into_bytes());
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    format!("combined:{}:{}", post.post_id, hash_parts(&refs))
+}
+
+/// The identity of a post's summary job (split mode), given what OCR made of its images.
+fn summary_key(provider: &dyn Provider, post: &PostInput, ocr_texts: &[OcrText]) -> String {
+    let mut parts: Vec<Vec<u8>> = vec![
+        provider.name().as_bytes().to_vec(),
+        format!("summary/{ANSWER_FORMAT}").into_bytes(),
+        post.title.clone().unwrap_or_default().into_bytes(),
+        post.text.clone().into_bytes(),
+    ];
+    parts.extend(provider.revision(Stage::Summary).map(String::into_bytes));
+    for o in ocr_texts {
+        parts.push(o.file.clone().into_bytes());
+        // An image still pending changes the identity once it is read, so the summary is
+        // redone with its text.
+        parts.push(o.text.clone().map(|t| format!("text:{t}")).unwrap_or_else(|| "unread".into()).into_bytes());
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    format!("summary:{}:{}", post.post_id, hash_parts(&refs))
+}
+
+/// A post's files read: its input, and an entry per image (failed where unreadable).
+fn load(src: &PostSource) -> Result<(PostInput, Vec<ImageEntry>), String> {
+    let text = input::load_text(src).map_err(|e| crate::error::chain(&e))?;
+    let mut images = Vec::new();
+    let mut entries: Vec<ImageEntry> = Vec::new();
+    for path in &src.images {
+        match input::load_image(src, path) {
+            Ok(img) => {
+                entries.push(ImageEntry {
+                    file: img.file.clone(),
+                    status: ImageStatus::Pending,
+                    text: None,
+                    error: None,
+                });
+                images.push(img);
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                entries.push(ImageEntry { file, status: ImageStatus::Failed, text: None, error: Some(e.to_string()) });
+            }
+        }
+    }
+    // Downloads that failed (crawler notes) are failed images in their place, `<n>` among `<n>.<ext>`.
+    if !src.failed_images.is_empty() {
+        entries.extend(src.failed_images.iter().map(|(file, error)| ImageEntry {
+            file: file.clone(),
+            status: ImageStatus::Failed,
+            text: None,
+            error: Some(error.clone()),
+        }));
+        entries.sort_by(|a, b| input::image::natural_cmp(&a.file, &b.file));
+    }
+    Ok((PostInput { post_id: src.id.clone(), title: text.title, text: text.body, images }, entries))
+}
+
+/// What [`adopt`] found for a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopted {
+    /// Its summary and every read image are in the store as done jobs: no request needed.
+    Summary,
+    /// Only some OCR answers could be kept (the inputs or the route changed since).
+    Partly,
+    /// Nothing: no output, an output of other inputs, or one made before provenance.
+    Nothing,
+}
+
+/// Adopts the finished output of `src` into the store, when its provenance matches the
+/// current inputs: the job key recomputed from them equals `provenance.job`. In split mode
+/// the OCR answers come from the `images[].text` of the images read, keyed as [`Pipeline`]
+/// keys them. The post is then done with the fingerprint of its files, as a run leaves it.
+pub fn adopt(
+    store: &Store,
+    provider: &dyn Provider,
+    output_dir: &std::path::Path,
+    mode: Mode,
+    inline_budget_bytes: u64,
+    src: &PostSource,
+) -> Result<Adopted, StoreError> {
+    let path = output::post_dir(output_dir, &src.safe_id).join("summary.json");
+    let Some(summary) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Summary>(&b).ok()) else {
+        return Ok(Adopted::Nothing);
+    };
+    let Some(prov) = &summary.provenance else { return Ok(Adopted::Nothing) };
+    let signature = input::signature(src);
+    let Ok((post, _)) = load(src) else { return Ok(Adopted::Nothing) };
+    if prov.inputs_sha256 != inputs_sha256(&post) || summary.post_id != src.id {
+        return Ok(Adopted::Nothing);
+    }
+    let at = summary.produced_by.at.clone();
+    let model = summary.produced_by.model.clone();
+    let keep = |key: &str, stage: Stage, answer: String| -> Result<(), StoreError> {
+        let job = store.ensure_job(key, stage.as_str(), Some(&src.id))?;
+        if job.state != JobState::Done {
+            store.finish_job(job.id, &answer, provider.name(), &model)?;
+        }
+        Ok(())
+    };
+    let read = |file: &str| {
+        summary.images.iter().find(|e| e.file == file && e.status == ImageStatus::Ok).and_then(|e| e.text.clone())
+    };
+    let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
+    let adopted = if use_combined(mode, provider.supports_combined(), image_bytes, inline_budget_bytes) {
+        let key = combined_key(provider, &post);
+        if key != prov.job {
+            return Ok(Adopted::Nothing);
+        }
+        let images = post
+            .images
+            .iter()
+            .filter_map(|i| read(&i.file).map(|text| ImageTranscription { file: i.file.clone(), text }))
+            .collect();
+        let answer = CombinedAnswer { images, extract: summary.extract.clone() };
+        let kept = Kept { at, model: model.clone(), prompt: prov.prompt_version, answer };
+        keep(&key, Stage::Combined, serde_json::to_string(&kept).expect("answer serialises"))?;
+        Adopted::Summary
+    } else {
+        let revision = provider.revision(Stage::Ocr);
+        let mut ocr_texts = Vec::new();
+        for img in &post.images {
+            let text = read(&img.file);
+            if let Some(t) = &text {
+                let kept =
+                    Kept { at: at.clone(), model: model.clone(), prompt: prov.prompt_version, answer: t.clone() };
+                let key = ocr_job_key(provider.name(), revision.as_deref(), &img.sha256);
+                keep(&key, Stage::Ocr, serde_json::to_string(&kept).expect("answer serialises"))?;
+            }
+            ocr_texts.push(OcrText { file: img.file.clone(), text });
+        }
+        let key = summary_key(provider, &post, &ocr_texts);
+        if key != prov.job {
+            return Ok(Adopted::Partly);
+        }
+        let kept = Kept { at, model: model.clone(), prompt: prov.prompt_version, answer: summary.extract.clone() };
+        keep(&key, Stage::Summary, serde_json::to_string(&kept).expect("answer serialises"))?;
+        Adopted::Summary
+    };
+    let source = src.path.display().to_string();
+    store.upsert_post(&src.id, &src.safe_id, &source, PostState::Done, None, None)?;
+    store.set_post_signature(&src.id, &signature)?;
+    Ok(adopted)
+}
+
 fn hash_parts(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
     for p in parts {
@@ -137,6 +325,7 @@ impl Pipeline {
         mode: Mode,
         inline_budget_bytes: u64,
         retry_failed: bool,
+        halt: Arc<Halt>,
     ) -> Pipeline {
         Pipeline {
             store,
@@ -145,6 +334,7 @@ impl Pipeline {
             mode,
             inline_budget_bytes,
             retry_failed,
+            halt,
             ocr_cells: Mutex::new(HashMap::new()),
         }
     }
@@ -159,65 +349,38 @@ impl Pipeline {
         let signature = input::signature(src);
         let outcome = self.process_inner(src).await;
         let (state, error, resume) = match &outcome {
-            PostOutcome::Done => (PostState::Done, None, None),
+            PostOutcome::Done(_) => (PostState::Done, None, None),
             PostOutcome::Failed(e) => (PostState::Failed, Some(e.clone()), None),
             PostOutcome::Deferred(t) => (PostState::Deferred, None, Some(t.to_string())),
             PostOutcome::Interrupted => (PostState::Pending, None, None),
         };
         let path = src.path.display().to_string();
-        if let Err(e) = self.store.upsert_post(&src.id, &src.safe_id, &path, state, error.as_deref(), resume.as_deref())
-        {
-            tracing::error!(post = %src.id, "cannot record the post's state: {e}");
-        }
-        if state == PostState::Done
-            && let Err(e) = self.store.set_post_signature(&src.id, &signature)
-        {
-            tracing::error!(post = %src.id, "cannot record the post's fingerprint: {e}");
+        let recorded =
+            self.store.upsert_post(&src.id, &src.safe_id, &path, state, error.as_deref(), resume.as_deref()).and_then(
+                |()| if state == PostState::Done { self.store.set_post_signature(&src.id, &signature) } else { Ok(()) },
+            );
+        if let Err(e) = recorded {
+            self.store_failed(&e);
         }
         outcome
     }
 
+    /// A store failure stops the run (exit 74): the post is not at fault.
+    fn store_failed(&self, e: &StoreError) -> JobError {
+        let where_ = self.store.dir().join("state.db");
+        self.halt.write_failed(format!("cannot write {}: {}", where_.display(), crate::error::chain(e)));
+        JobError::Interrupted
+    }
+
     async fn process_inner(&self, src: &PostSource) -> PostOutcome {
-        let text = match input::load_text(src) {
-            Ok(t) => t,
-            Err(e) => return PostOutcome::Failed(e.to_string()),
+        if self.dispatcher.shutdown.stopping() {
+            return PostOutcome::Interrupted;
+        }
+        let (post, mut entries) = match load(src) {
+            Ok(loaded) => loaded,
+            Err(e) => return PostOutcome::Failed(e),
         };
-        let mut images = Vec::new();
-        let mut entries: Vec<ImageEntry> = Vec::new();
-        for path in &src.images {
-            match input::load_image(src, path) {
-                Ok(img) => {
-                    entries.push(ImageEntry {
-                        file: img.file.clone(),
-                        status: ImageStatus::Pending,
-                        text: None,
-                        error: None,
-                    });
-                    images.push(img);
-                }
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    entries.push(ImageEntry {
-                        file,
-                        status: ImageStatus::Failed,
-                        text: None,
-                        error: Some(e.to_string()),
-                    });
-                }
-            }
-        }
-        // Downloads that failed (crawler notes) are failed images in their place, `<n>` among `<n>.<ext>`.
-        if !src.failed_images.is_empty() {
-            entries.extend(src.failed_images.iter().map(|(file, error)| ImageEntry {
-                file: file.clone(),
-                status: ImageStatus::Failed,
-                text: None,
-                error: Some(error.clone()),
-            }));
-            entries.sort_by(|a, b| input::image::natural_cmp(&a.file, &b.file));
-        }
-        if text.body.trim().is_empty() && text.title.is_none() && images.is_empty() {
+        if post.text.trim().is_empty() && post.title.is_none() && post.images.is_empty() {
             let why = if src.images.is_empty() && src.failed_images.is_empty() {
                 "its text is empty"
             } else {
@@ -225,7 +388,7 @@ impl Pipeline {
             };
             return PostOutcome::Failed(format!("post {}: {why}", src.id));
         }
-        let post = Arc::new(PostInput { post_id: src.id.clone(), title: text.title, text: text.body, images });
+        let post = Arc::new(post);
         let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
         let combined = use_combined(
             self.mode,
@@ -265,8 +428,12 @@ impl Pipeline {
             }),
         };
         match output::write_post(&self.output, &src.safe_id, &summary) {
-            Ok(_) => PostOutcome::Done,
-            Err(e) => PostOutcome::Failed(format!("post {}: {e}", src.id)),
+            Ok(_) => PostOutcome::Done(ImageTally::of(&summary.images)),
+            Err(e) => {
+                // The answer is in the store: a rerun on a disk with room writes it unasked.
+                self.halt.write_failed(e.to_string());
+                PostOutcome::Interrupted
+            }
         }
     }
 
@@ -276,7 +443,7 @@ impl Pipeline {
         T: Serialize + for<'de> Deserialize<'de>,
         F: FnOnce() -> (Task, fn(Answer) -> Option<T>),
     {
-        let store_err = |e: crate::store::StoreError| JobError::Failed(format!("state database: {e}"));
+        let store_err = |e: StoreError| self.store_failed(&e);
         let job = self.store.ensure_job(key, stage.as_str(), post_id).map_err(store_err)?;
         match job.state {
             JobState::Done => {
@@ -328,19 +495,7 @@ impl Pipeline {
         post: &Arc<PostInput>,
         entries: &mut [ImageEntry],
     ) -> Result<Made, JobError> {
-        let mut parts: Vec<Vec<u8>> = vec![
-            self.provider_name().as_bytes().to_vec(),
-            format!("combined/{ANSWER_FORMAT}").into_bytes(),
-            post.title.clone().unwrap_or_default().into_bytes(),
-            post.text.clone().into_bytes(),
-        ];
-        parts.extend(self.dispatcher.provider.revision(Stage::Combined).map(String::into_bytes));
-        for img in &post.images {
-            parts.push(img.file.clone().into_bytes());
-            parts.push(img.sha256.clone().into_bytes());
-        }
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        let key = format!("combined:{}:{}", src.id, hash_parts(&refs));
+        let key = combined_key(self.dispatcher.provider.as_ref(), post);
         let post2 = post.clone();
         let kept: Kept<CombinedAnswer> = self
             .job(&key, Stage::Combined, Some(&src.id), move || {
@@ -441,21 +596,7 @@ impl Pipeline {
         if let Some(t) = deferred {
             return Err(JobError::Deferred(t));
         }
-        let mut parts: Vec<Vec<u8>> = vec![
-            self.provider_name().as_bytes().to_vec(),
-            format!("summary/{ANSWER_FORMAT}").into_bytes(),
-            post.title.clone().unwrap_or_default().into_bytes(),
-            post.text.clone().into_bytes(),
-        ];
-        parts.extend(self.dispatcher.provider.revision(Stage::Summary).map(String::into_bytes));
-        for o in &ocr_texts {
-            parts.push(o.file.clone().into_bytes());
-            // An image still pending changes the identity once it is read, so the summary is
-            // redone with its text.
-            parts.push(o.text.clone().map(|t| format!("text:{t}")).unwrap_or_else(|| "unread".into()).into_bytes());
-        }
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        let key = format!("summary:{}:{}", src.id, hash_parts(&refs));
+        let key = summary_key(self.dispatcher.provider.as_ref(), post, &ocr_texts);
         let post2 = post.clone();
         let kept: Kept<Extract> = self
             .job(&key, Stage::Summary, Some(&src.id), move || {

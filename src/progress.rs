@@ -25,6 +25,12 @@ pub fn bar(len: u64, disabled: bool) -> ProgressBar {
     bar
 }
 
+/// Whether log lines may carry colour: only when stderr is a terminal and `NO_COLOR` is
+/// unset or empty (<https://no-color.org>), so a redirected log holds no escape codes.
+pub fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Where `tracing` writes: stderr, around the bar. Never log from inside
 /// `ProgressBar::suspend`: the bar's lock is held there, and this writer takes it again.
 pub struct LogWriter;

@@ -201,13 +201,6 @@ impl Dispatcher {
 
     async fn send(&self, task: &Task, permit: &Permit, budget: Budget, post_id: Option<&str>, job_ids: &[i64]) -> Sent {
         let started = self.clock.now();
-        let t0 = std::time::Instant::now();
-        let call = Call { key: permit.key.as_ref(), model: &permit.pool.model, task, budget };
-        let result = tokio::select! {
-            r = self.provider.generate(call) => Some(r),
-            _ = self.shutdown.reached(2) => None,
-        };
-        let latency_ms = t0.elapsed().as_millis() as u64;
         let mut record = AttemptRecord {
             ts: started.to_string(),
             run_id: self.run_id.clone(),
@@ -222,12 +215,22 @@ impl Dispatcher {
             quota_id: None,
             quota_value: None,
             retry_delay_ms: None,
-            latency_ms,
+            latency_ms: 0,
             prompt_tokens: None,
             output_tokens: None,
             thoughts_tokens: None,
             error: None,
+            attempt: None,
         };
+        // Written ahead: a request the ledger cannot hold does not leave.
+        let Some(attempt) = self.ledger.begin(&record, job_ids) else { return Sent::Abandoned };
+        let t0 = std::time::Instant::now();
+        let call = Call { key: permit.key.as_ref(), model: &permit.pool.model, task, budget };
+        let result = tokio::select! {
+            r = self.provider.generate(call) => Some(r),
+            _ = self.shutdown.reached(2) => None,
+        };
+        record.latency_ms = t0.elapsed().as_millis() as u64;
         let sent = match result {
             None => {
                 record.outcome = "timeout".into();
@@ -258,9 +261,7 @@ impl Dispatcher {
                 Sent::Failed(e)
             }
         };
-        if let Err(e) = self.ledger.record(&record, job_ids) {
-            tracing::error!("cannot record an attempt in the ledger: {e}");
-        }
+        self.ledger.complete(attempt, &record);
         sent
     }
 }

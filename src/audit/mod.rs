@@ -12,7 +12,7 @@ mod pylit;
 mod render;
 
 use crate::config::Price;
-use crate::ledger::AttemptRecord;
+use crate::ledger::{self, AttemptRecord};
 use crate::provider::Outcome;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -67,6 +67,9 @@ pub struct Counts {
     pub blocked: u64,
     pub bad_output: u64,
     pub bad_request: u64,
+    /// Requests sent by a run that died before their answer came: possibly billed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unknown: u64,
     /// Outcomes this version does not know (from a newer postmill).
     #[serde(skip_serializing_if = "is_zero")]
     pub other: u64,
@@ -86,6 +89,16 @@ fn is_zero(n: &u64) -> bool {
 impl Counts {
     fn add(&mut self, rec: &AttemptRecord, wasted: bool, price: Option<&Price>) {
         self.requests += 1;
+        if matches!(rec.outcome.as_str(), ledger::UNKNOWN | ledger::STARTED) {
+            self.unknown += 1;
+        } else {
+            self.count_outcome(rec);
+        }
+        self.wasted += u64::from(wasted);
+        self.add_tokens(rec, price);
+    }
+
+    fn count_outcome(&mut self, rec: &AttemptRecord) {
         match Outcome::parse(&rec.outcome) {
             Some(Outcome::Ok) => self.ok += 1,
             Some(Outcome::RateLimited) => self.rate_limited += 1,
@@ -99,7 +112,9 @@ impl Counts {
             Some(Outcome::BadRequest) => self.bad_request += 1,
             None => self.other += 1,
         }
-        self.wasted += u64::from(wasted);
+    }
+
+    fn add_tokens(&mut self, rec: &AttemptRecord, price: Option<&Price>) {
         let (prompt, output, thinking) = tokens(rec);
         self.prompt_tokens += prompt;
         self.output_tokens += output;
@@ -316,22 +331,55 @@ fn model_label(rec: &AttemptRecord) -> &str {
     if rec.stage == "list_models" || rec.model.is_empty() { LIST_MODELS } else { &rec.model }
 }
 
-/// Reads `usage.jsonl`. A last line that does not parse is taken as torn by a crash
-/// mid-write and skipped; a bad line anywhere else is an error.
+/// Reads `usage.jsonl`, skipping torn lines (see [`parse_usage_jsonl_torn`]).
 pub fn parse_usage_jsonl(text: &str) -> Result<Vec<AttemptRecord>, UsageLineError> {
+    parse_usage_jsonl_torn(text).map(|(records, _)| records)
+}
+
+/// Reads `usage.jsonl`. A line that starts a record and does not parse was torn by a crash
+/// mid-write (the next run starts on a fresh line after it): it is skipped, and its number
+/// returned. Any other bad line is an error: the file is not what it claims to be.
+pub fn parse_usage_jsonl_torn(text: &str) -> Result<(Vec<AttemptRecord>, Vec<usize>), UsageLineError> {
     let lines: Vec<(usize, &str)> =
         text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
     let mut records = Vec::with_capacity(lines.len());
+    let mut torn = Vec::new();
     for (n, (line, l)) in lines.iter().enumerate() {
         match serde_json::from_str::<AttemptRecord>(l) {
             Ok(r) => records.push(r),
-            Err(_) if n + 1 == lines.len() => {}
+            Err(_) if n + 1 == lines.len() || (l.starts_with('{') && !l.ends_with('}')) => torn.push(*line),
             Err(source) => {
                 return Err(UsageLineError { line: *line, source });
             }
         }
     }
-    Ok(records)
+    Ok((records, torn))
+}
+
+/// One record per attempt: an attempt written ahead has a `started` line and, once
+/// answered, an outcome line with the same id; the last line wins, and one still `started`
+/// is `unknown` (its run died with the request in flight). Order is that of first sight.
+pub fn settle(records: Vec<AttemptRecord>) -> Vec<AttemptRecord> {
+    let mut out: Vec<AttemptRecord> = Vec::with_capacity(records.len());
+    let mut seen: std::collections::HashMap<(String, i64), usize> = std::collections::HashMap::new();
+    for rec in records {
+        match rec.attempt {
+            Some(id) => match seen.get(&(rec.run_id.clone(), id)) {
+                Some(&i) => out[i] = rec,
+                None => {
+                    seen.insert((rec.run_id.clone(), id), out.len());
+                    out.push(rec);
+                }
+            },
+            None => out.push(rec),
+        }
+    }
+    for rec in &mut out {
+        if rec.outcome == ledger::STARTED {
+            rec.outcome = ledger::UNKNOWN.into();
+        }
+    }
+    out
 }
 
 /// Audits log files: each is sniffed as `usage.jsonl` or a legacy log, and all are
@@ -358,12 +406,21 @@ pub fn audit_files(
             items.extend(log.items.into_iter().map(|it| Item { source: name.clone(), ..it }));
             records.extend(log.attempts);
         } else if text.trim().is_empty() || text.trim_start().starts_with('{') {
-            let parsed = parse_usage_jsonl(&text).map_err(|e| AuditError::Usage {
+            let (parsed, torn) = parse_usage_jsonl_torn(&text).map_err(|e| AuditError::Usage {
                 path: path.clone(),
                 line: e.line,
                 source: e.source,
             })?;
-            records.extend(parsed);
+            if !torn.is_empty() {
+                let lines: Vec<String> = torn.iter().map(usize::to_string).collect();
+                tracing::warn!(
+                    "{}: skipped {} line(s) torn by a crash mid-write (line {})",
+                    path.display(),
+                    torn.len(),
+                    lines.join(", ")
+                );
+            }
+            records.extend(settle(parsed));
         } else {
             return Err(AuditError::UnknownFormat { path: path.clone() });
         }

@@ -92,6 +92,9 @@ fn grid(report: &Report) -> String {
             columns.push(num(header, &move |c| c.outcome(outcome).to_string()));
         }
     }
+    if report.totals.unknown > 0 {
+        columns.push(num("unknown", &|c| c.unknown.to_string()));
+    }
     if report.totals.other > 0 {
         columns.push(num("other", &|c| c.other.to_string()));
     }

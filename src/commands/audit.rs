@@ -24,7 +24,8 @@ pub fn audit(
 ) -> Result<Exit, CliError> {
     let report = if logfiles.is_empty() {
         let store = Store::open_read_only(output)?;
-        let records = store.attempts().map_err(|e| CliError::Other(e.into()))?;
+        // Rows still `started` belong to a run that died (or is running): possibly billed.
+        let records = audit::settle(store.attempts()?);
         audit::build(&records, &cfg.prices, since, until, Vec::new())
     } else {
         audit::audit_files(logfiles, &cfg.prices, since, until).map_err(|e| CliError::Usage(e.to_string()))?

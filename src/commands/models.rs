@@ -2,7 +2,7 @@
 //! what a run would use. It sends ListModels requests only.
 
 use super::choose;
-use crate::config::Config;
+use crate::config::{Config, ProviderChoice};
 use crate::error::{CliError, Exit};
 use crate::provider::Stage;
 use crate::provider::catalog;
@@ -11,6 +11,13 @@ use serde_json::json;
 
 pub async fn models(cfg: &Config, as_json: bool) -> Result<Exit, CliError> {
     let chosen = choose(cfg, None)?;
+    // `auto` without a Gemini key means the offline route: say so, it is not what a user
+    // who meant to set a key expects.
+    let offline_fallback = cfg.provider == ProviderChoice::Auto && chosen.provider.name() == "local";
+    let route_note = offline_fallback.then_some(
+        "no API key found (set GEMINI_API_KEY, or list [[gemini.keys]] in the config): the route is offline \
+         (Tesseract + the rule-based extractor); nothing is sent anywhere",
+    );
     let keys: Vec<_> =
         if chosen.keys.is_empty() { vec![None] } else { chosen.keys.iter().cloned().map(Some).collect() };
     let listings = catalog::list_all(chosen.provider.as_ref(), &keys, &Clock::system()).await;
@@ -25,7 +32,12 @@ pub async fn models(cfg: &Config, as_json: bool) -> Result<Exit, CliError> {
         key_rows.push((id, status));
     }
     let Some(served) = catalog::served(&listings) else {
-        return Err(CliError::Other(anyhow::anyhow!("no key could list models: {key_rows:?}")));
+        let why: Vec<String> = key_rows.iter().map(|(k, s)| format!("key {k}: {s}")).collect();
+        return Err(CliError::Usage(format!(
+            "no key could list the models of {} ({}); check the keys and base_url",
+            chosen.provider.name(),
+            why.join("; ")
+        )));
     };
     let stages = [
         catalog::validate(Stage::Ocr, &chosen.ocr_models, &served),
@@ -35,6 +47,7 @@ pub async fn models(cfg: &Config, as_json: bool) -> Result<Exit, CliError> {
     if as_json {
         let v = json!({
             "provider": chosen.provider.name(),
+            "offline_because_no_key": offline_fallback,
             "keys": key_rows.iter().map(|(k, s)| json!({"key": k, "status": s})).collect::<Vec<_>>(),
             "stages": stages.iter().map(|s| json!({
                 "stage": s.stage.as_str(),
@@ -46,9 +59,16 @@ pub async fn models(cfg: &Config, as_json: bool) -> Result<Exit, CliError> {
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
         println!("provider {}", chosen.provider.name());
-        for (k, s) in &key_rows {
-            println!("  key {k:<20} {s}");
+        if let Some(note) = route_note {
+            println!("  {note}");
         }
+        println!();
+        let key_width = key_rows.iter().map(|(k, _)| k.chars().count()).chain([3]).max().unwrap_or(3);
+        println!("{:<key_width$}  listing", "key");
+        for (k, s) in &key_rows {
+            println!("{k:<key_width$}  {s}");
+        }
+        println!();
         println!("{:<8} {:<28} status", "stage", "model");
         for s in &stages {
             let wanted = match s.stage {

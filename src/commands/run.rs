@@ -1,17 +1,23 @@
 //! `postmill run`: discover posts, validate models, process every post, report.
+//!
+//! Before any request: the temp files of a killed run are removed, and the finished
+//! outputs a lost store no longer knows are adopted (see [`pipeline::adopt`]). The first
+//! failure to write the state or an output stops the run with exit 74.
 
 use super::{Chosen, choose};
 use crate::config::{Config, Mode, ProviderChoice};
 use crate::error::{CliError, Exit};
+use crate::halt::Halt;
 use crate::input::{self, PostSource};
 use crate::ledger::{AttemptRecord, Ledger};
-use crate::pipeline::{Pipeline, PostOutcome};
+use crate::output;
+use crate::pipeline::{self, Adopted, Pipeline, PostOutcome};
 use crate::provider::catalog::{self, StageModels};
 use crate::provider::{Stage, redact::shorten};
 use crate::quota::QuotaEngine;
 use crate::quota::clock::{Clock, describe};
 use crate::scheduler::{Dispatcher, Shutdown};
-use crate::store::Store;
+use crate::store::{InputProblem, Store};
 use futures::StreamExt;
 use jiff::Timestamp;
 use std::collections::HashMap;
@@ -40,7 +46,16 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         return Err(CliError::Usage("--concurrency must be at least 1".into()));
     }
     let chosen = choose(cfg, args.provider)?;
-    let (mut posts, skipped) = input::discover(&input_dir).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (mut posts, skipped) = input::discover(&input_dir).map_err(|e| {
+        if input_dir.exists() && !input_dir.is_dir() {
+            CliError::Usage(format!(
+                "--input {} is a file, not a folder: give the folder that holds the posts (one folder per post)",
+                input_dir.display()
+            ))
+        } else {
+            CliError::Usage(crate::error::chain(&e))
+        }
+    })?;
     for s in &skipped {
         tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
     }
@@ -51,6 +66,11 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         }
     }
     let store = Arc::new(Store::open(&output)?);
+    // With the lock held, no other run is writing: any temp file is a killed run's.
+    let removed = output::remove_stale_temps(&output);
+    if removed > 0 {
+        tracing::info!("removed {removed} temp file(s) left by an interrupted run");
+    }
     if posts.iter().any(|p| !p.pending_urls.is_empty()) {
         let client = input::fetch::client().map_err(|e| CliError::Other(e.into()))?;
         let media = store.dir().join("media");
@@ -58,8 +78,16 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     }
     let clock = Clock::system();
     let run_id = format!("{}-{:04x}", clock.now().strftime("%Y%m%dT%H%M%SZ"), fastrand::u16(..));
-    store.begin_run(&run_id).map_err(|e| CliError::Other(e.into()))?;
-    let ledger = Arc::new(Ledger::open(store.clone()).map_err(|e| CliError::Other(e.into()))?);
+    store.begin_run(&run_id)?;
+    store.record_input_problems(&run_id, &input_problems(&skipped))?;
+    store.register_posts(posts.iter().map(|p| (p.id.as_str(), p.safe_id.as_str(), p.path.display().to_string())))?;
+    let (tx, shutdown) = Shutdown::new();
+    let halt = Arc::new(Halt::new(tx));
+    let ledger = Arc::new(
+        Ledger::open(store.clone())
+            .map_err(|e| CliError::Other(anyhow::Error::new(e).context("cannot open the usage ledger")))?
+            .with_halt(halt.clone()),
+    );
     let quota =
         Arc::new(QuotaEngine::new(chosen.provider.name(), &chosen.keys, chosen.limits.clone(), store.clone(), clock));
     let shared = quota.shared_projects();
@@ -67,7 +95,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         tracing::info!("{n} keys share project {project}: they share its quota, so rotating them adds none");
     }
 
-    let (tx, shutdown) = Shutdown::new();
+    let signals = halt.clone();
     tokio::spawn(async move {
         // First Ctrl-C: no new requests, in-flight ones finish. Second: abandon them.
         for level in 1..=2u8 {
@@ -77,7 +105,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
             if level == 1 {
                 eprintln!("postmill: stopping after the requests in flight (Ctrl-C again to abandon them)");
             }
-            let _ = tx.send(level);
+            signals.signal(level);
         }
     });
 
@@ -93,6 +121,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         summary_models: chosen.summary_models.clone(),
     };
     let mode = args.mode.unwrap_or(cfg.mode);
+    adopt_outputs(&store, &chosen, &output, mode, cfg.inline_budget_bytes, &posts)?;
     // Posts done from the very same files need no model at all (their outputs are rendered
     // from the store): only validate (and spend a ListModels call) when there is work left.
     let done = done_posts(&store);
@@ -121,6 +150,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         mode,
         cfg.inline_budget_bytes,
         args.retry_failed,
+        halt.clone(),
     ));
     let bar = crate::progress::bar(posts.len() as u64, args.no_progress);
     let mut report;
@@ -141,7 +171,14 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         while let Some((post, outcome)) = results.next().await {
             bar.inc(1);
             match &outcome {
-                PostOutcome::Done => report.done += 1,
+                PostOutcome::Done(images) => {
+                    report.done += 1;
+                    report.images_read += images.read;
+                    report.images_unread += images.unread.len();
+                    if !images.unread.is_empty() {
+                        report.with_problems += 1;
+                    }
+                }
                 PostOutcome::Failed(e) => {
                     tracing::error!(post = %post.id, "failed: {e}");
                     report.failed.push((post.id.clone(), e.clone()));
@@ -156,7 +193,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         drop(results);
         // --wait: sleep until the reset, then go again over what is left.
         match (args.wait, report.resume_at) {
-            (true, Some(reset)) if !shutdown.stopping() => {
+            (true, Some(reset)) if !shutdown.stopping() && halt.failure().is_none() => {
                 let wait = reset.duration_since(clock.now());
                 let wait = std::time::Duration::try_from(wait).unwrap_or_default();
                 bar.suspend(|| eprintln!("postmill: waiting for the quota reset at {}", describe(reset)));
@@ -171,15 +208,64 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     for s in skipped.iter().filter(|s| s.unreadable) {
         report.failed.push((s.path.display().to_string(), s.reason.clone()));
     }
+    if let Some(failure) = halt.failure() {
+        // Said once, when it happened; the end says what it means. The store may be what
+        // failed: its run row is best effort.
+        let _ = store.end_run(&run_id, Exit::Io as i32, None);
+        tracing::debug!("stopped by: {failure}");
+        eprintln!(
+            "postmill: stopped after the write failure above: {} post(s) done, the rest wait. Free space \
+             (or fix write permission), then run again: every answer already stored is kept.",
+            report.done,
+        );
+        return Ok(Exit::Io);
+    }
     let exit = report.exit();
-    store
-        .end_run(&run_id, exit as i32, report.resume_at.map(|t| t.to_string()).as_deref())
-        .map_err(|e| CliError::Other(e.into()))?;
+    store.end_run(&run_id, exit as i32, report.resume_at.map(|t| t.to_string()).as_deref())?;
     report.print(&output, posts.len(), &skipped, &quota);
     if exit != Exit::Interrupted {
         super::digest::refresh(&output);
     }
     Ok(exit)
+}
+
+/// The run's input problems, as `status` will show them.
+fn input_problems(skipped: &[input::Skipped]) -> Vec<InputProblem> {
+    skipped
+        .iter()
+        .map(|s| InputProblem {
+            kind: if s.unreadable { "unreadable" } else { "skipped" }.into(),
+            path: s.path.display().to_string(),
+            line: None,
+            reason: s.reason.clone(),
+        })
+        .collect()
+}
+
+/// Adopts the outputs of posts the store does not know as done (it was deleted, or lost
+/// mid-run) whose `summary.json` still matches their inputs, so they are not paid again.
+fn adopt_outputs(
+    store: &Store,
+    chosen: &Chosen,
+    output: &std::path::Path,
+    mode: Mode,
+    inline_budget_bytes: u64,
+    posts: &[PostSource],
+) -> Result<(), CliError> {
+    let done = done_posts(store);
+    let mut adopted = 0;
+    for p in posts.iter().filter(|p| !done.contains_key(&p.id)) {
+        if !output::post_dir(output, &p.safe_id).join("summary.json").is_file() {
+            continue;
+        }
+        if pipeline::adopt(store, chosen.provider.as_ref(), output, mode, inline_budget_bytes, p)? == Adopted::Summary {
+            adopted += 1;
+        }
+    }
+    if adopted > 0 {
+        tracing::info!("adopted {adopted} finished post(s) from their outputs: their inputs are unchanged");
+    }
+    Ok(())
 }
 
 fn done_posts(store: &Store) -> HashMap<String, String> {
@@ -218,8 +304,22 @@ async fn validate_models(
         return apply_validation(chosen, quota, &served, dispatcher);
     }
     let keys = quota.keys();
-    let listings = catalog::list_all(chosen.provider.as_ref(), &keys, clock).await;
-    for l in &listings {
+    let mut listings = Vec::new();
+    for key in &keys {
+        // Written ahead, like every request: a kill mid-listing leaves an `unknown` row.
+        let ahead = (chosen.provider.name() != "local").then(|| {
+            let (project, key_id) = match key {
+                Some(k) => (k.project.clone(), k.id.clone()),
+                None => (chosen.provider.name().to_string(), "-".to_string()),
+            };
+            let record = list_models_record(chosen, run_id, project, key_id, clock.now().to_string());
+            ledger.begin(&record, &[]).ok_or_else(|| CliError::Stopped("the usage ledger cannot be written".into()))
+        });
+        let ahead = ahead.transpose()?;
+        let got = catalog::list_all(chosen.provider.as_ref(), std::slice::from_ref(key), clock).await;
+        listings.extend(got.into_iter().enumerate().map(|(i, l)| (if i == 0 { ahead } else { None }, l)));
+    }
+    for (ahead, l) in &listings {
         let (project, key_id) = match &l.key {
             Some(k) => (k.project.clone(), k.id.clone()),
             None => (chosen.provider.name().to_string(), "-".to_string()),
@@ -230,26 +330,17 @@ async fn validate_models(
         };
         if chosen.provider.name() != "local" {
             let record = AttemptRecord {
-                ts: l.started.to_string(),
-                run_id: run_id.to_string(),
-                post_id: None,
-                stage: Stage::ListModels.as_str().into(),
-                provider: chosen.provider.name().into(),
-                project,
-                key_id: key_id.clone(),
-                model: String::new(),
                 http_status: status,
                 outcome,
-                quota_id: None,
-                quota_value: None,
-                retry_delay_ms: None,
                 latency_ms: l.latency_ms,
-                prompt_tokens: None,
-                output_tokens: None,
-                thoughts_tokens: None,
                 error: error.clone(),
+                ..list_models_record(chosen, run_id, project, key_id.clone(), l.started.to_string())
             };
-            ledger.record(&record, &[]).map_err(|e| CliError::Other(e.into()))?;
+            match ahead {
+                Some(id) => ledger.complete(*id, &record),
+                // A retry after a transient failure (inside the listing): recorded after the fact.
+                None => ledger.record(&record, &[]).map_err(|e| CliError::Other(e.into()))?,
+            }
         }
         if catalog::key_rejected(l) {
             tracing::warn!(key = %key_id, "key rejected by ListModels: disabled for this run");
@@ -261,6 +352,7 @@ async fn validate_models(
     if quota.keys().is_empty() {
         return Err(CliError::Usage("every API key was rejected; nothing was sent".into()));
     }
+    let listings: Vec<catalog::Listing> = listings.into_iter().map(|(_, l)| l).collect();
     let Some(served) = catalog::served(&listings) else {
         if listings.iter().all(|l| matches!(l.result, Ok(None))) {
             tracing::warn!("the server has no model listing; models are used as configured");
@@ -275,6 +367,30 @@ async fn validate_models(
         tracing::warn!("cannot cache the model listing: {e}");
     }
     apply_validation(chosen, quota, &served, dispatcher)
+}
+
+fn list_models_record(chosen: &Chosen, run_id: &str, project: String, key_id: String, ts: String) -> AttemptRecord {
+    AttemptRecord {
+        ts,
+        run_id: run_id.to_string(),
+        post_id: None,
+        stage: Stage::ListModels.as_str().into(),
+        provider: chosen.provider.name().into(),
+        project,
+        key_id,
+        model: String::new(),
+        http_status: None,
+        outcome: String::new(),
+        quota_id: None,
+        quota_value: None,
+        retry_delay_ms: None,
+        latency_ms: 0,
+        prompt_tokens: None,
+        output_tokens: None,
+        thoughts_tokens: None,
+        error: None,
+        attempt: None,
+    }
 }
 
 /// How long a cached ListModels answer is trusted.
@@ -313,6 +429,10 @@ fn apply_validation(
 #[derive(Default)]
 struct Report {
     done: usize,
+    /// Done posts with at least one image that could not be read.
+    with_problems: usize,
+    images_read: usize,
+    images_unread: usize,
     failed: Vec<(String, String)>,
     deferred: usize,
     interrupted: usize,
@@ -325,7 +445,8 @@ impl Report {
             Exit::Interrupted
         } else if self.deferred > 0 {
             Exit::Deferred
-        } else if !self.failed.is_empty() {
+        } else if !self.failed.is_empty() || (self.images_unread > 0 && self.images_read == 0) {
+            // Not one image of the run could be read: that is no success, whatever the text gave.
             Exit::SomeFailed
         } else {
             Exit::Done
@@ -335,8 +456,15 @@ impl Report {
     /// Folders that were not posts are reported, not counted as failures: they never were work.
     fn print(&self, output: &std::path::Path, posts: usize, skipped: &[input::Skipped], quota: &QuotaEngine) {
         eprintln!(
-            "postmill: {posts} post(s): {} done, {} failed, {} waiting for a quota reset{}{}; outputs in {}",
-            self.done,
+            "postmill: {posts} post(s): {} done{}, {} failed, {} waiting for a quota reset{}{}; outputs in {}",
+            self.done - self.with_problems,
+            match self.with_problems {
+                0 => String::new(),
+                n => format!(
+                    ", {n} done with problems ({} unreadable image(s); see `postmill status`)",
+                    self.images_unread
+                ),
+            },
             self.failed.len(),
             self.deferred,
             if self.interrupted > 0 { format!(", {} interrupted", self.interrupted) } else { String::new() },

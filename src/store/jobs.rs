@@ -88,6 +88,17 @@ pub struct PostRow {
     pub updated_at: String,
 }
 
+/// Something in the input that is not a post a run could work on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InputProblem {
+    /// `skipped` (a folder without a post) or `unreadable` (input that should have been a
+    /// post: a bad export line, an unreadable file).
+    pub kind: String,
+    pub path: String,
+    pub line: Option<i64>,
+    pub reason: String,
+}
+
 const JOB_COLUMNS: &str = "id, key, stage, post_id, state, attempts, not_before, error, result, provider, model";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
@@ -170,6 +181,23 @@ impl Store {
         Ok(())
     }
 
+    /// Makes every discovered post known (pending unless it has a state already), so that
+    /// `status` counts the whole batch while a run goes, not only the posts it started.
+    pub fn register_posts<'a>(&self, posts: impl IntoIterator<Item = (&'a str, &'a str, String)>) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_rfc3339();
+        for (post_id, safe_id, source_path) in posts {
+            tx.execute(
+                "INSERT INTO posts (post_id, safe_id, source_path, state, updated_at)
+                 VALUES (?1, ?2, ?3, 'pending', ?4) ON CONFLICT(post_id) DO NOTHING",
+                params![post_id, safe_id, source_path, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Records the fingerprint of a done post's files (see `input::signature`).
     pub fn set_post_signature(&self, post_id: &str, files_sig: &str) -> Result<()> {
         self.conn().execute("UPDATE posts SET files_sig = ?2 WHERE post_id = ?1", params![post_id, files_sig])?;
@@ -216,6 +244,37 @@ impl Store {
     pub fn begin_run(&self, run_id: &str) -> Result<()> {
         self.conn().execute("INSERT INTO runs (run_id, started_at) VALUES (?1, ?2)", params![run_id, now_rfc3339()])?;
         Ok(())
+    }
+
+    /// Keeps what the run found in its input that is not a post it could work on.
+    pub fn record_input_problems(&self, run_id: &str, problems: &[InputProblem]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for p in problems {
+            tx.execute(
+                "INSERT INTO input_problems (run_id, kind, path, line, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run_id, p.kind, p.path, p.line, p.reason],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The input problems of the latest run (none from a store older than their table).
+    pub fn last_input_problems(&self) -> Result<Vec<InputProblem>> {
+        if self.version() < 2 {
+            return Ok(Vec::new());
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT kind, path, line, reason FROM input_problems
+             WHERE run_id = (SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1)
+             ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(InputProblem { kind: r.get(0)?, path: r.get(1)?, line: r.get(2)?, reason: r.get(3)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn end_run(&self, run_id: &str, exit_code: i32, resume_at: Option<&str>) -> Result<()> {

@@ -44,12 +44,35 @@ impl Store {
         Ok(id)
     }
 
+    /// Completes a row written ahead as `started` with what came back.
+    pub fn complete_attempt(&self, id: i64, a: &AttemptRecord) -> Result<()> {
+        self.conn().execute(
+            "UPDATE attempts SET http_status = ?2, outcome = ?3, quota_id = ?4, quota_value = ?5, retry_delay_ms = ?6,
+                 latency_ms = ?7, prompt_tokens = ?8, output_tokens = ?9, thoughts_tokens = ?10, error = ?11
+             WHERE id = ?1",
+            params![
+                id,
+                a.http_status,
+                a.outcome,
+                a.quota_id,
+                a.quota_value.map(|v| v as i64),
+                a.retry_delay_ms.map(|v| v as i64),
+                a.latency_ms as i64,
+                a.prompt_tokens.map(|v| v as i64),
+                a.output_tokens.map(|v| v as i64),
+                a.thoughts_tokens.map(|v| v as i64),
+                a.error,
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Every attempt, oldest first.
     pub fn attempts(&self) -> Result<Vec<AttemptRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT ts, run_id, post_id, stage, provider, project, key_id, model, http_status, outcome, quota_id,
-                    quota_value, retry_delay_ms, latency_ms, prompt_tokens, output_tokens, thoughts_tokens, error
+                    quota_value, retry_delay_ms, latency_ms, prompt_tokens, output_tokens, thoughts_tokens, error, id
              FROM attempts ORDER BY id",
         )?;
         let u64_opt = |v: Option<i64>| v.map(|x| x.max(0) as u64);
@@ -73,6 +96,7 @@ impl Store {
                 output_tokens: u64_opt(r.get(15)?),
                 thoughts_tokens: u64_opt(r.get(16)?),
                 error: r.get(17)?,
+                attempt: Some(r.get(18)?),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
