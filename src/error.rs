@@ -21,6 +21,10 @@ pub enum CliError {
     /// A usage or configuration problem, found before anything was sent.
     #[error("{0}")]
     Usage(String),
+    /// The work cannot go on now for a transient reason (the host cannot be reached);
+    /// nothing is lost, a later run resumes.
+    #[error("{0}")]
+    Deferred(String),
     /// Anything else that stops a command.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -30,6 +34,7 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Usage(_) => Exit::Usage,
+            CliError::Deferred(_) => Exit::Deferred,
             CliError::Other(_) => Exit::SomeFailed,
         }
     }
