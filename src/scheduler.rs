@@ -174,13 +174,14 @@ impl Dispatcher {
                         .get_or_insert_with(|| {
                             backon::ExponentialBuilder::default()
                                 .with_min_delay(Duration::from_millis(500))
-                                .with_max_delay(Duration::from_secs(30))
+                                // Short: long pauses are the breaker's, shared by the pool.
+                                .with_max_delay(Duration::from_secs(5))
                                 .with_jitter()
                                 .without_max_times()
                                 .build()
                         })
                         .next()
-                        .unwrap_or(Duration::from_secs(30));
+                        .unwrap_or(Duration::from_secs(5));
                     let until = (Instant::now() + delay).min(deadline);
                     tokio::select! {
                         _ = tokio::time::sleep_until(until) => {}
