@@ -85,6 +85,49 @@ pub struct Price {
     pub output: f64,
 }
 
+/// `[retry]`: how long a run keeps trying through transient trouble.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetryFile {
+    max_wait_s: Option<u64>,
+    job_window_s: Option<u64>,
+    breaker_pause_ms: Option<u64>,
+    bare_429_tries: Option<u32>,
+}
+
+/// How long a run keeps trying through transient trouble before it leaves work for a later
+/// run (exit 75). Every bound is a time, never a count of requests, except for 429s that
+/// say nothing at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The longest wait a server may ask for (`Retry-After`, `retryDelay`) that the run
+    /// sits out; a longer one defers the pool until then.
+    pub max_wait: std::time::Duration,
+    /// How long one job keeps trying across its models before it is left deferred.
+    pub job_window: std::time::Duration,
+    /// A pool's first pause after consecutive 5xx/timeouts; each failed probe doubles it,
+    /// up to [`RetryPolicy::BREAKER_CAP`].
+    pub breaker_pause: std::time::Duration,
+    /// 429s without any detail tolerated in a row on one pool before it is deferred.
+    pub bare_429_tries: u32,
+}
+
+impl RetryPolicy {
+    /// The longest pause between probes of a failing pool.
+    pub const BREAKER_CAP: std::time::Duration = std::time::Duration::from_secs(300);
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_wait: std::time::Duration::from_secs(3600),
+            job_window: std::time::Duration::from_secs(900),
+            breaker_pause: std::time::Duration::from_secs(2),
+            bare_429_tries: 5,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
@@ -102,6 +145,8 @@ struct ConfigFile {
     local: LocalFile,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
+    #[serde(default)]
+    retry: RetryFile,
 }
 
 /// An API key. Its secret never leaves this type except into a request header:
@@ -170,6 +215,7 @@ pub struct Config {
     pub openai: RemoteConfig,
     pub local: LocalConfig,
     pub prices: BTreeMap<String, Price>,
+    pub retry: RetryPolicy,
 }
 
 /// Where the environment comes from; a trait so tests need not touch the process env.
@@ -247,8 +293,27 @@ impl Config {
                 languages: f.local.languages.unwrap_or_else(|| "chi_sim+eng".into()),
             },
             prices: f.prices,
+            retry: retry_policy(&f.retry)?,
         })
     }
+}
+
+fn retry_policy(f: &RetryFile) -> Result<RetryPolicy, ConfigError> {
+    use std::time::Duration;
+    let d = RetryPolicy::default();
+    let policy = RetryPolicy {
+        max_wait: f.max_wait_s.map_or(d.max_wait, Duration::from_secs),
+        job_window: f.job_window_s.map_or(d.job_window, Duration::from_secs),
+        breaker_pause: f.breaker_pause_ms.map_or(d.breaker_pause, Duration::from_millis),
+        bare_429_tries: f.bare_429_tries.unwrap_or(d.bare_429_tries),
+    };
+    if policy.breaker_pause.is_zero() || policy.breaker_pause > RetryPolicy::BREAKER_CAP {
+        return Err(ConfigError::Invalid("retry.breaker_pause_ms must be between 1 and 300000".into()));
+    }
+    if policy.job_window.is_zero() {
+        return Err(ConfigError::Invalid("retry.job_window_s must be at least 1".into()));
+    }
+    Ok(policy)
 }
 
 fn remote(

@@ -70,6 +70,9 @@ pub struct Counts {
     /// Requests sent by a run that died before their answer came: possibly billed.
     #[serde(skip_serializing_if = "is_zero")]
     pub unknown: u64,
+    pub billing: u64,
+    pub param_refused: u64,
+    pub unreachable: u64,
     /// Outcomes this version does not know (from a newer postmill).
     #[serde(skip_serializing_if = "is_zero")]
     pub other: u64,
@@ -110,6 +113,9 @@ impl Counts {
             Some(Outcome::Blocked) => self.blocked += 1,
             Some(Outcome::BadOutput) => self.bad_output += 1,
             Some(Outcome::BadRequest) => self.bad_request += 1,
+            Some(Outcome::Billing) => self.billing += 1,
+            Some(Outcome::ParamRefused) => self.param_refused += 1,
+            Some(Outcome::Unreachable) => self.unreachable += 1,
             None => self.other += 1,
         }
     }
@@ -139,6 +145,9 @@ impl Counts {
             Outcome::Blocked => self.blocked,
             Outcome::BadOutput => self.bad_output,
             Outcome::BadRequest => self.bad_request,
+            Outcome::Billing => self.billing,
+            Outcome::ParamRefused => self.param_refused,
+            Outcome::Unreachable => self.unreachable,
         }
     }
 
@@ -197,6 +206,9 @@ pub struct Report {
     pub wasted_by_reason: BTreeMap<&'static str, u64>,
     /// Every outcome of the contract, with zero counts too.
     pub by_outcome: BTreeMap<String, u64>,
+    /// Failed requests by how far their failure reached: `request`, `pool`, `key`,
+    /// `provider` (billing, an unreachable host).
+    pub by_scope: BTreeMap<String, u64>,
     pub by_model: BTreeMap<String, Counts>,
     pub rows: Vec<Row>,
     pub totals: Counts,
@@ -238,6 +250,7 @@ pub fn build(
     let filtered = analysis.filter(since, until);
 
     let mut by_outcome: BTreeMap<String, u64> = Outcome::ALL.iter().map(|o| (o.as_str().to_string(), 0)).collect();
+    let mut by_scope: BTreeMap<String, u64> = BTreeMap::new();
     let mut wasted_by_reason: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut groups: BTreeMap<(Option<Date>, &str, &str, &str), Counts> = BTreeMap::new();
     let mut by_model: BTreeMap<String, Counts> = BTreeMap::new();
@@ -248,6 +261,9 @@ pub fn build(
         let price = prices.get(model);
         let wasted = ev.waste.is_some();
         *by_outcome.entry(rec.outcome.clone()).or_default() += 1;
+        if let Some(scope) = Outcome::parse(&rec.outcome).and_then(Outcome::scope) {
+            *by_scope.entry(scope.as_str().to_string()).or_default() += 1;
+        }
         if let Some(w) = ev.waste {
             *wasted_by_reason.entry(w.as_str()).or_default() += 1;
         }
@@ -283,6 +299,7 @@ pub fn build(
         wasted: totals.wasted,
         wasted_by_reason,
         by_outcome,
+        by_scope,
         by_model,
         rows,
         totals,

@@ -88,8 +88,10 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
             .map_err(|e| CliError::Other(anyhow::Error::new(e).context("cannot open the usage ledger")))?
             .with_halt(halt.clone()),
     );
-    let quota =
-        Arc::new(QuotaEngine::new(chosen.provider.name(), &chosen.keys, chosen.limits.clone(), store.clone(), clock));
+    let quota = Arc::new(
+        QuotaEngine::new(chosen.provider.name(), &chosen.keys, chosen.limits.clone(), store.clone(), clock)
+            .with_policy(cfg.retry),
+    );
     let shared = quota.shared_projects();
     for (project, n) in &shared {
         tracing::info!("{n} keys share project {project}: they share its quota, so rotating them adds none");
@@ -193,7 +195,8 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         drop(results);
         // --wait: sleep until the reset, then go again over what is left.
         match (args.wait, report.resume_at) {
-            (true, Some(reset)) if !shutdown.stopping() && halt.failure().is_none() => {
+            // A stopped provider (billing, no network) is not waited for: no reset will fix it.
+            (true, Some(reset)) if !shutdown.stopping() && halt.failure().is_none() && quota.stopped().is_none() => {
                 let wait = reset.duration_since(clock.now());
                 let wait = std::time::Duration::try_from(wait).unwrap_or_default();
                 bar.suspend(|| eprintln!("postmill: waiting for the quota reset at {}", describe(reset)));
@@ -345,9 +348,17 @@ async fn validate_models(
         if catalog::key_rejected(l) {
             tracing::warn!(key = %key_id, "key rejected by ListModels: disabled for this run");
             quota.disable_key(&key_id);
-        } else if let Some(e) = error {
+        } else if let Some(e) = error
+            && catalog::unreachable(&listings).is_none()
+        {
             tracing::warn!(key = %key_id, "ListModels failed: {e}");
         }
+    }
+    if let Some(why) = catalog::unreachable(&listings) {
+        return Err(CliError::Deferred(format!(
+            "{why}. Nothing was sent; every post waits for a later run. Hint: {}",
+            crate::provider::network::HINT
+        )));
     }
     if quota.keys().is_empty() {
         return Err(CliError::Usage("every API key was rejected; nothing was sent".into()));
@@ -483,7 +494,10 @@ impl Report {
         for (model, why) in quota.dropped_models() {
             eprintln!("  model {model} was dropped: {why}");
         }
-        if let Some(t) = self.resume_at {
+        if let Some(why) = quota.stopped() {
+            eprintln!("  stopped early: {why}");
+            eprintln!("  the posts left wait; run again once that is resolved (it resumes)");
+        } else if let Some(t) = self.resume_at {
             eprintln!("  work can resume at {}; run again then (it resumes), or use --wait", describe(t));
         }
     }

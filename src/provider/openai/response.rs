@@ -107,6 +107,9 @@ pub fn parse_completion(body: &[u8], kind: AnswerKind) -> Result<Generation, Cal
     let text = message.content.map(content_text).unwrap_or_default();
     let answer = parse_answer(kind, &text)
         .map_err(|e| fail(Failure::BadOutput { truncated: false }, format!("answer is not the JSON asked for: {e}")))?;
+    if let Some(why) = crate::provider::body::absurd(&answer) {
+        return Err(fail(Failure::BadOutput { truncated: false }, format!("answer refused as absurd: {why}")));
+    }
     Ok(Generation { answer, usage, model_version: completion.model })
 }
 
