@@ -13,7 +13,7 @@ pub struct AttemptRecord {
     pub ts: String,
     pub run_id: String,
     pub post_id: Option<String>,
-    /// `combined|ocr|summary|list_models`
+    /// `combined|ocr|summary|packed|list_models`
     pub stage: String,
     pub provider: String,
     pub project: String,
@@ -33,6 +33,10 @@ pub struct AttemptRecord {
     /// A short, key-free description of what went wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How many posts' summaries the request asked for: 1 for a combined or summary
+    /// request, several for a packed one, none for OCR and ListModels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posts: Option<u32>,
 }
 
 use crate::store::{Store, StoreError};

@@ -11,7 +11,7 @@ use crate::input::{self, PostSource};
 use crate::output;
 use crate::provider::{Answer, ImageInput, OcrText, PostInput, Stage, Task, prompt::PROMPT_VERSION};
 use crate::scheduler::{Dispatcher, JobError};
-use crate::store::{JobState, PostState, Store};
+use crate::store::{JobState, PostState, Store, StoreError};
 use crate::summary::{
     CombinedAnswer, Extract, ImageEntry, ImageStatus, ProducedBy, Provenance, SCHEMA_VERSION, Source, Summary,
 };
@@ -53,6 +53,12 @@ pub enum PostOutcome {
     Interrupted,
 }
 
+/// A post's files, read.
+pub struct Loaded {
+    pub post: Arc<PostInput>,
+    pub entries: Vec<ImageEntry>,
+}
+
 /// A post's summary as a job made it (or kept it from an earlier run).
 struct Made {
     extract: Extract,
@@ -84,7 +90,8 @@ pub fn use_combined(mode: Mode, provider_combines: bool, image_bytes: u64, inlin
         && match mode {
             Mode::Combined => true,
             Mode::Split => false,
-            Mode::Auto => image_bytes <= inline_budget_bytes,
+            // A post that is not packed goes as `auto` would send it.
+            Mode::Auto | Mode::Packed => image_bytes <= inline_budget_bytes,
         }
 }
 
@@ -177,10 +184,13 @@ impl Pipeline {
         outcome
     }
 
-    async fn process_inner(&self, src: &PostSource) -> PostOutcome {
+    /// Reads a post's files: its content for the providers, and the image entries of its
+    /// summary (images that could not be read already failed). `Err` says why the post
+    /// cannot be summarised at all.
+    pub(crate) fn load(&self, src: &PostSource) -> Result<Loaded, String> {
         let text = match input::load_text(src) {
             Ok(t) => t,
-            Err(e) => return PostOutcome::Failed(e.to_string()),
+            Err(e) => return Err(e.to_string()),
         };
         let mut images = Vec::new();
         let mut entries: Vec<ImageEntry> = Vec::new();
@@ -223,17 +233,18 @@ impl Pipeline {
             } else {
                 "its text is empty and no image could be read"
             };
-            return PostOutcome::Failed(format!("post {}: {why}", src.id));
+            return Err(format!("post {}: {why}", src.id));
         }
         let post = Arc::new(PostInput { post_id: src.id.clone(), title: text.title, text: text.body, images });
-        let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
-        let combined = use_combined(
-            self.mode,
-            self.dispatcher.provider.supports_combined(),
-            image_bytes,
-            self.inline_budget_bytes,
-        );
-        let result = if combined {
+        Ok(Loaded { post, entries })
+    }
+
+    async fn process_inner(&self, src: &PostSource) -> PostOutcome {
+        let Loaded { post, mut entries } = match self.load(src) {
+            Ok(loaded) => loaded,
+            Err(e) => return PostOutcome::Failed(e),
+        };
+        let result = if self.goes_combined(&post) {
             self.combined(src, &post, &mut entries).await
         } else {
             self.split(src, &post, &mut entries).await
@@ -268,6 +279,69 @@ impl Pipeline {
             Ok(_) => PostOutcome::Done,
             Err(e) => PostOutcome::Failed(format!("post {}: {e}", src.id)),
         }
+    }
+
+    /// Whether a post goes as one combined request, as the mode and the provider allow.
+    pub(crate) fn goes_combined(&self, post: &PostInput) -> bool {
+        let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
+        use_combined(self.mode, self.dispatcher.provider.supports_combined(), image_bytes, self.inline_budget_bytes)
+    }
+
+    /// The key of a post's combined job: its text and image bytes.
+    pub(crate) fn combined_key(&self, post: &PostInput) -> String {
+        let mut parts: Vec<Vec<u8>> = vec![
+            self.provider_name().as_bytes().to_vec(),
+            format!("combined/{ANSWER_FORMAT}").into_bytes(),
+            post.title.clone().unwrap_or_default().into_bytes(),
+            post.text.clone().into_bytes(),
+        ];
+        parts.extend(self.dispatcher.provider.revision(Stage::Combined).map(String::into_bytes));
+        for img in &post.images {
+            parts.push(img.file.clone().into_bytes());
+            parts.push(img.sha256.clone().into_bytes());
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        format!("combined:{}:{}", post.post_id, hash_parts(&refs))
+    }
+
+    /// The key of a post's summary job (split mode): its text and its images' text.
+    pub(crate) fn summary_key(&self, post: &PostInput, ocr: &[OcrText]) -> String {
+        let mut parts: Vec<Vec<u8>> = vec![
+            self.provider_name().as_bytes().to_vec(),
+            format!("summary/{ANSWER_FORMAT}").into_bytes(),
+            post.title.clone().unwrap_or_default().into_bytes(),
+            post.text.clone().into_bytes(),
+        ];
+        parts.extend(self.dispatcher.provider.revision(Stage::Summary).map(String::into_bytes));
+        for o in ocr {
+            parts.push(o.file.clone().into_bytes());
+            // An image still pending changes the identity once it is read, so the summary is
+            // redone with its text.
+            parts.push(o.text.clone().map(|t| format!("text:{t}")).unwrap_or_else(|| "unread".into()).into_bytes());
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        format!("summary:{}:{}", post.post_id, hash_parts(&refs))
+    }
+
+    /// The text an earlier OCR job read from `image`, when that job is done.
+    pub(crate) fn read_before(&self, image: &ImageInput) -> Option<String> {
+        let revision = self.dispatcher.provider.revision(Stage::Ocr);
+        let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256);
+        let job = self.store.job(&key).ok().flatten().filter(|j| j.state == JobState::Done)?;
+        let kept: Kept<String> = serde_json::from_str(job.result.as_deref()?).ok()?;
+        Some(kept.answer)
+    }
+
+    /// Keeps `answer` as the done result of job `job_id`, as a single request would have.
+    pub(crate) fn keep<T: Serialize>(&self, job_id: i64, model: &str, answer: T) -> Result<(), StoreError> {
+        let kept = Kept {
+            at: self.dispatcher.clock.now().to_string(),
+            model: model.to_string(),
+            prompt: PROMPT_VERSION,
+            answer,
+        };
+        let json = serde_json::to_string(&kept).expect("answer serialises");
+        self.store.finish_job(job_id, &json, self.provider_name(), model)
     }
 
     /// Loads a done job's kept answer, or runs the job.
@@ -328,19 +402,7 @@ impl Pipeline {
         post: &Arc<PostInput>,
         entries: &mut [ImageEntry],
     ) -> Result<Made, JobError> {
-        let mut parts: Vec<Vec<u8>> = vec![
-            self.provider_name().as_bytes().to_vec(),
-            format!("combined/{ANSWER_FORMAT}").into_bytes(),
-            post.title.clone().unwrap_or_default().into_bytes(),
-            post.text.clone().into_bytes(),
-        ];
-        parts.extend(self.dispatcher.provider.revision(Stage::Combined).map(String::into_bytes));
-        for img in &post.images {
-            parts.push(img.file.clone().into_bytes());
-            parts.push(img.sha256.clone().into_bytes());
-        }
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        let key = format!("combined:{}:{}", src.id, hash_parts(&refs));
+        let key = self.combined_key(post);
         let post2 = post.clone();
         let kept: Kept<CombinedAnswer> = self
             .job(&key, Stage::Combined, Some(&src.id), move || {
@@ -441,21 +503,7 @@ impl Pipeline {
         if let Some(t) = deferred {
             return Err(JobError::Deferred(t));
         }
-        let mut parts: Vec<Vec<u8>> = vec![
-            self.provider_name().as_bytes().to_vec(),
-            format!("summary/{ANSWER_FORMAT}").into_bytes(),
-            post.title.clone().unwrap_or_default().into_bytes(),
-            post.text.clone().into_bytes(),
-        ];
-        parts.extend(self.dispatcher.provider.revision(Stage::Summary).map(String::into_bytes));
-        for o in &ocr_texts {
-            parts.push(o.file.clone().into_bytes());
-            // An image still pending changes the identity once it is read, so the summary is
-            // redone with its text.
-            parts.push(o.text.clone().map(|t| format!("text:{t}")).unwrap_or_else(|| "unread".into()).into_bytes());
-        }
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        let key = format!("summary:{}:{}", src.id, hash_parts(&refs));
+        let key = self.summary_key(post, &ocr_texts);
         let post2 = post.clone();
         let kept: Kept<Extract> = self
             .job(&key, Stage::Summary, Some(&src.id), move || {

@@ -81,7 +81,7 @@ impl Dispatcher {
     fn models_for(&self, task: &Task) -> &[String] {
         match task {
             Task::Ocr { .. } => &self.ocr_models,
-            Task::Combined { .. } | Task::Summary { .. } => &self.summary_models,
+            Task::Combined { .. } | Task::Summary { .. } | Task::Packed { .. } => &self.summary_models,
         }
     }
 
@@ -99,7 +99,7 @@ impl Dispatcher {
         let mut transient: HashMap<String, usize> = HashMap::new();
         let mut bad_output: HashMap<String, usize> = HashMap::new();
         let mut blocked = 0;
-        let mut budget = Budget::default();
+        let mut budget = task.initial_budget();
         let mut last_error = String::from("no model could be tried");
         loop {
             if self.shutdown.stopping() {
@@ -188,7 +188,7 @@ impl Dispatcher {
                     *n += 1;
                     if *n >= 2 || budget.thinking_off {
                         excluded.insert(model);
-                        budget = Budget::default();
+                        budget = task.initial_budget();
                     }
                 }
                 Failure::BadRequest => {
@@ -227,6 +227,11 @@ impl Dispatcher {
             output_tokens: None,
             thoughts_tokens: None,
             error: None,
+            posts: match task {
+                Task::Packed { posts, .. } => Some(posts.len() as u32),
+                Task::Combined { .. } | Task::Summary { .. } => Some(1),
+                Task::Ocr { .. } => None,
+            },
         };
         let sent = match result {
             None => {

@@ -354,6 +354,7 @@ impl<'k> LegacyParser<'k> {
             output_tokens: None,
             thoughts_tokens: None,
             error: None,
+            posts: None,
         }
     }
 }

@@ -120,6 +120,20 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     let bar = crate::progress::bar(posts.len() as u64, args.no_progress);
     let mut report;
     loop {
+        // Packed requests first (when the day's requests are the wall): the posts they
+        // summarise are then only rendered by the per-post pass below.
+        let done = done_posts(&store);
+        let pending = posts.iter().filter(|p| done.get(&p.id).is_none_or(|sig| *sig != input::signature(p))).count();
+        let remaining = quota.remaining_today(&pipeline.dispatcher.summary_models);
+        if pending > 1 && crate::pack::should_pack(mode, remaining, pending) && !shutdown.stopping() {
+            let packed = crate::pack::run(&pipeline, &posts, &cfg.pack, concurrency).await;
+            tracing::info!(
+                "packed requests: {} answered, {} post(s) summarised, {} left to go alone",
+                packed.packs,
+                packed.packed,
+                packed.returned
+            );
+        }
         // Posts in flight at most: enough to keep every request slot busy, few enough that
         // a batch of thousands never sits in memory.
         let window = concurrency * 2;
@@ -243,6 +257,7 @@ async fn validate_models(
                 output_tokens: None,
                 thoughts_tokens: None,
                 error: error.clone(),
+                posts: None,
             };
             ledger.record(&record, &[]).map_err(|e| CliError::Other(e.into()))?;
         }

@@ -9,7 +9,7 @@ use super::{Answer, Budget, Call, CallError, Failure, Generation, ModelInfo, Pro
 use crate::config::{ApiKey, RemoteConfig};
 use crate::quota::classify::classify_google;
 use crate::summary::schema::response_schema;
-use crate::summary::{CombinedAnswer, Extract, OcrAnswer};
+use crate::summary::{CombinedAnswer, Extract, OcrAnswer, PackedAnswer};
 use async_trait::async_trait;
 use base64::Engine;
 use serde_json::{Value, json};
@@ -50,6 +50,10 @@ impl GeminiProvider {
             Task::Summary { post, ocr } => {
                 parts.push(json!({"text": prompt::summary(post, ocr)}));
                 response_schema::<Extract>()
+            }
+            Task::Packed { posts, .. } => {
+                parts.push(json!({"text": prompt::packed(posts)}));
+                response_schema::<PackedAnswer>()
             }
         };
         let mut generation = json!({
@@ -146,6 +150,7 @@ pub fn parse_generation(task: &Task, body: &str) -> Result<Generation, CallError
         Task::Combined { .. } => serde_json::from_str::<CombinedAnswer>(&text).map(Answer::Combined),
         Task::Ocr { .. } => serde_json::from_str::<OcrAnswer>(&text).map(|a| Answer::Ocr(a.text)),
         Task::Summary { .. } => serde_json::from_str::<Extract>(&text).map(Answer::Summary),
+        Task::Packed { .. } => crate::summary::parse_packed(&text).map(Answer::Packed),
     };
     match answer {
         Ok(answer) => Ok(Generation {

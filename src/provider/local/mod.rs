@@ -56,7 +56,9 @@ impl Provider for LocalProvider {
 
     fn revision(&self, stage: crate::provider::Stage) -> Option<String> {
         match stage {
-            crate::provider::Stage::Summary => Some(format!("extractor/{}", extractor::VERSION)),
+            crate::provider::Stage::Summary | crate::provider::Stage::Packed => {
+                Some(format!("extractor/{}", extractor::VERSION))
+            }
             _ => None,
         }
     }
@@ -78,6 +80,18 @@ impl Provider for LocalProvider {
                 let texts: Vec<&str> = ocr.iter().filter_map(|o| o.text.as_deref()).collect();
                 let extract = extractor::extract(post.title.as_deref(), &post.text, &texts);
                 (Answer::Summary(extract), SUMMARY_MODEL)
+            }
+            Task::Packed { posts, .. } => {
+                // Nothing to save offline, but `mode = "packed"` works the same everywhere.
+                let answers = posts
+                    .iter()
+                    .map(|p| {
+                        let texts: Vec<&str> = p.ocr.iter().filter_map(|o| o.text.as_deref()).collect();
+                        let extract = extractor::extract(p.post.title.as_deref(), &p.post.text, &texts);
+                        Ok(crate::summary::PackedSummary { post_id: p.post.post_id.clone(), extract })
+                    })
+                    .collect();
+                (Answer::Packed(answers), SUMMARY_MODEL)
             }
             Task::Combined { .. } => {
                 return Err(CallError::new(
