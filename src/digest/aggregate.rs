@@ -331,7 +331,7 @@ mod tests {
         let d = build(&batch(), Vec::new(), "t".into());
         let counts: Vec<(Category, usize)> = d.categories.iter().map(|c| (c.category, c.questions)).collect();
         assert_eq!(counts[..3], [(Category::SelfIntro, 3), (Category::Fundamentals, 3), (Category::Project, 1)]);
-        assert_eq!(counts.len(), 6);
+        assert_eq!(counts.len(), Category::ALL.len());
     }
 
     #[test]
