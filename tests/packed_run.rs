@@ -163,3 +163,43 @@ async fn a_post_dropped_or_broken_in_a_pack_alone_is_retried() {
         assert!(ctx.outputs().join(id).join("summary.json").is_file(), "{id}");
     }
 }
+
+/// Packing never mixes posts: offline, where the same extractor answers a packed and a
+/// single request, the 40 labelled corpus posts get the very same summaries both ways.
+#[test]
+fn packed_and_single_give_the_same_summaries_on_the_corpus() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nowcoder");
+    let ctx = TestContext::new();
+    let run = |mode: &str, out: &str| {
+        let o = ctx.run(&[
+            "run",
+            "--provider",
+            "local",
+            "--mode",
+            mode,
+            "--input",
+            corpus.to_str().unwrap(),
+            "--output",
+            out,
+            "--no-progress",
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        o
+    };
+    let packed = run("packed", "packed-out");
+    assert!(stderr(&packed).contains("packing 40 post(s)"), "{}", stderr(&packed));
+    run("split", "single-out");
+    let mut compared = 0;
+    for entry in std::fs::read_dir(&corpus).unwrap().flatten().filter(|e| e.path().join("post.md").is_file()) {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let read = |out: &str| -> Summary {
+            serde_json::from_slice(&std::fs::read(ctx.root().join(out).join(&id).join("summary.json")).unwrap())
+                .unwrap()
+        };
+        let (p, s) = (read("packed-out"), read("single-out"));
+        assert_eq!(p.extract, s.extract, "{id}");
+        assert_eq!(p.provenance.map(|v| v.job), s.provenance.map(|v| v.job), "{id}: one job key both ways");
+        compared += 1;
+    }
+    assert_eq!(compared, 40);
+}
