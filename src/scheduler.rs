@@ -85,7 +85,7 @@ impl Dispatcher {
     fn models_for(&self, task: &Task) -> &[String] {
         match task {
             Task::Ocr { .. } => &self.ocr_models,
-            Task::Combined { .. } | Task::Summary { .. } => &self.summary_models,
+            Task::Combined { .. } | Task::Summary { .. } | Task::Packed { .. } => &self.summary_models,
         }
     }
 
@@ -145,7 +145,8 @@ impl Dispatcher {
                 Decision::NoRoute(why) => return Err(JobError::Failed(format!("{why}; last error: {last_error}"))),
             };
             let model = permit.pool.model.clone();
-            let budget = budgets.get(&model).copied().unwrap_or_default();
+            // A packed request starts with the output budget its posts need.
+            let budget = budgets.get(&model).copied().unwrap_or_else(|| task.initial_budget());
             let outcome = self.send(task, &permit, budget, post_id, job_ids).await;
             drop(slot);
             let failure = match outcome {
@@ -259,6 +260,11 @@ impl Dispatcher {
             thoughts_tokens: None,
             error: None,
             attempt: None,
+            posts: match task {
+                Task::Packed { posts, .. } => Some(posts.len() as u32),
+                Task::Combined { .. } | Task::Summary { .. } => Some(1),
+                Task::Ocr { .. } => None,
+            },
         };
         // Written ahead: a request the ledger cannot hold does not leave.
         let Some(attempt) = self.ledger.begin(&record, job_ids) else { return Sent::Abandoned };

@@ -83,6 +83,11 @@ pub struct Counts {
     pub thinking_tokens: u64,
     /// Estimated USD; `None` when no attempt of the group has a price.
     pub cost_usd: Option<f64>,
+    /// Posts summarised by successful requests, and those requests.
+    #[serde(skip)]
+    pub posts: u64,
+    #[serde(skip)]
+    pub post_requests: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -98,6 +103,12 @@ impl Counts {
             self.count_outcome(rec);
         }
         self.wasted += u64::from(wasted);
+        if rec.outcome == Outcome::Ok.as_str()
+            && let Some(n) = rec.posts.filter(|n| *n > 0)
+        {
+            self.posts += u64::from(n);
+            self.post_requests += 1;
+        }
         self.add_tokens(rec, price);
     }
 
@@ -212,6 +223,15 @@ pub struct Report {
     pub by_model: BTreeMap<String, Counts>,
     pub rows: Vec<Row>,
     pub totals: Counts,
+    /// What a post cost: posts summarised per successful summary request (above 1 when
+    /// requests were packed), tokens and USD per post over every attempt. `None` when no
+    /// post was summarised (or the log does not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posts_per_request: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_post: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_per_post_usd: Option<f64>,
     /// Every 429, grouped by pool and quota.
     pub quota_refusals: Vec<QuotaRefusal>,
     /// What a legacy log says about each piece of work; empty for postmill ledgers,
@@ -292,6 +312,12 @@ pub fn build(
     // What the caller knows (a legacy log's lost work) comes first: it is the headline.
     let mut findings = extra_findings;
     findings.extend(analysis::findings(&analysis, &filtered, prices));
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let posts = totals.posts as f64;
+    let all_tokens = (totals.prompt_tokens + totals.output_tokens + totals.thinking_tokens) as f64;
+    let posts_per_request = (totals.post_requests > 0).then(|| round3(posts / totals.post_requests as f64));
+    let tokens_per_post = (totals.posts > 0).then(|| round3(all_tokens / posts));
+    let cost_per_post_usd = totals.cost_usd.filter(|_| totals.posts > 0).map(|c| (c / posts * 1e6).round() / 1e6);
     Report {
         since: since.map(|d| d.to_string()),
         until: until.map(|d| d.to_string()),
@@ -303,6 +329,9 @@ pub fn build(
         by_model,
         rows,
         totals,
+        posts_per_request,
+        tokens_per_post,
+        cost_per_post_usd,
         quota_refusals,
         items: Vec::new(),
         findings,

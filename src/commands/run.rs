@@ -157,6 +157,20 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     let bar = crate::progress::bar(posts.len() as u64, args.no_progress);
     let mut report;
     loop {
+        // Packed requests first (when the day's requests are the wall): the posts they
+        // summarise are then only rendered by the per-post pass below.
+        let done = done_posts(&store);
+        let pending = posts.iter().filter(|p| done.get(&p.id).is_none_or(|sig| *sig != input::signature(p))).count();
+        let remaining = quota.remaining_today(&pipeline.dispatcher.summary_models);
+        if pending > 1 && crate::pack::should_pack(mode, remaining, pending) && !shutdown.stopping() {
+            let packed = crate::pack::run(&pipeline, &posts, &cfg.pack, concurrency).await;
+            tracing::info!(
+                "packed requests: {} answered, {} post(s) summarised, {} left to go alone",
+                packed.packs,
+                packed.packed,
+                packed.returned
+            );
+        }
         // Posts in flight at most: enough to keep every request slot busy, few enough that
         // a batch of thousands never sits in memory.
         let window = concurrency * 2;
@@ -349,12 +363,12 @@ async fn validate_models(
             tracing::warn!(key = %key_id, "key rejected by ListModels: disabled for this run");
             quota.disable_key(&key_id);
         } else if let Some(e) = error
-            && catalog::unreachable(&listings).is_none()
+            && catalog::unreachable(listings.iter().map(|(_, l)| l)).is_none()
         {
             tracing::warn!(key = %key_id, "ListModels failed: {e}");
         }
     }
-    if let Some(why) = catalog::unreachable(&listings) {
+    if let Some(why) = catalog::unreachable(listings.iter().map(|(_, l)| l)) {
         return Err(CliError::Deferred(format!(
             "{why}. Nothing was sent; every post waits for a later run. Hint: {}",
             crate::provider::network::HINT
@@ -401,6 +415,7 @@ fn list_models_record(chosen: &Chosen, run_id: &str, project: String, key_id: St
         thoughts_tokens: None,
         error: None,
         attempt: None,
+        posts: None,
     }
 }
 

@@ -46,6 +46,13 @@ pub fn absurd(answer: &Answer) -> Option<String> {
         Answer::Combined(a) => serde_json::to_value(a),
         Answer::Ocr(text) => Ok(Value::String(text.clone())),
         Answer::Summary(e) => serde_json::to_value(e),
+        // Each post's summary is held to the same bounds.
+        Answer::Packed(entries) => {
+            return entries
+                .iter()
+                .flatten()
+                .find_map(|s| absurd_value(&serde_json::to_value(s).ok()?, &format!("the summary of {}", s.post_id)));
+        }
     }
     .ok()?;
     absurd_value(&value, "answer")

@@ -62,7 +62,8 @@ pub async fn list_all(
 }
 
 /// Why the host could not be reached, when every listing failed that way.
-pub fn unreachable(listings: &[Listing]) -> Option<&str> {
+pub fn unreachable<'a>(listings: impl IntoIterator<Item = &'a Listing>) -> Option<&'a str> {
+    let listings: Vec<&Listing> = listings.into_iter().collect();
     let all = !listings.is_empty()
         && listings.iter().all(|l| matches!(&l.result, Err(e) if e.failure == Failure::Connection));
     all.then(|| listings.last().and_then(|l| l.result.as_ref().err()).map(|e| e.message.as_str())).flatten()

@@ -16,7 +16,7 @@ pub mod redact;
 pub mod values;
 
 use crate::config::ApiKey;
-use crate::summary::{CombinedAnswer, Extract};
+use crate::summary::{CombinedAnswer, Extract, PackedEntryError, PackedSummary};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,8 @@ pub enum Stage {
     Combined,
     Ocr,
     Summary,
+    /// Several posts' summaries in one request.
+    Packed,
     ListModels,
 }
 
@@ -36,6 +38,7 @@ impl Stage {
             Stage::Combined => "combined",
             Stage::Ocr => "ocr",
             Stage::Summary => "summary",
+            Stage::Packed => "packed",
             Stage::ListModels => "list_models",
         }
     }
@@ -44,6 +47,7 @@ impl Stage {
             "combined" => Stage::Combined,
             "ocr" => Stage::Ocr,
             "summary" => Stage::Summary,
+            "packed" => Stage::Packed,
             "list_models" => Stage::ListModels,
             _ => return None,
         })
@@ -87,6 +91,16 @@ pub enum Task {
     Ocr { image: ImageInput },
     /// The summary of text plus images already read.
     Summary { post: Arc<PostInput>, ocr: Vec<OcrText> },
+    /// The summaries of several posts (text plus images already read) in one request,
+    /// answered post by post; `output_tokens` is the output budget the pack was sized for.
+    Packed { posts: Vec<PackedPost>, output_tokens: u32 },
+}
+
+/// One post of a packed request.
+#[derive(Debug, Clone)]
+pub struct PackedPost {
+    pub post: Arc<PostInput>,
+    pub ocr: Vec<OcrText>,
 }
 
 impl Task {
@@ -95,6 +109,18 @@ impl Task {
             Task::Combined { .. } => Stage::Combined,
             Task::Ocr { .. } => Stage::Ocr,
             Task::Summary { .. } => Stage::Summary,
+            Task::Packed { .. } => Stage::Packed,
+        }
+    }
+
+    /// The output budget a first attempt asks for: the server's default, except for a
+    /// packed request, whose answer is as long as its posts' summaries together.
+    pub fn initial_budget(&self) -> Budget {
+        match self {
+            Task::Packed { output_tokens, .. } => {
+                Budget { max_output_tokens: Some(*output_tokens), thinking_off: false }
+            }
+            _ => Budget::default(),
         }
     }
 }
@@ -104,6 +130,8 @@ pub enum Answer {
     Combined(CombinedAnswer),
     Ocr(String),
     Summary(Extract),
+    /// Each entry read on its own: a broken one does not spoil the others.
+    Packed(Vec<Result<PackedSummary, PackedEntryError>>),
 }
 
 /// Token counts as reported by the server (any may be absent).

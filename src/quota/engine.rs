@@ -628,6 +628,31 @@ impl QuotaEngine {
         latest_min
     }
 
+    /// The requests `models` can still take today, summed over every usable pool: `None`
+    /// when some pool has no known daily limit (then the day is no wall). A pool exhausted
+    /// for the day counts zero. What `auto` packing weighs the pending posts against.
+    pub fn remaining_today(&self, models: &[String]) -> Option<u64> {
+        let mut inner = self.lock();
+        let wall = self.clock.now();
+        let today = pacific_day(wall).to_string();
+        let projects = Self::projects(&inner);
+        let mut total = 0u64;
+        for model in models.iter().filter(|m| !inner.dropped.contains_key(*m)).cloned().collect::<Vec<_>>() {
+            for project in &projects {
+                let pool = self.pool_mut(&mut inner, project, &model);
+                if pool.day != today {
+                    pool.day = today.clone();
+                    pool.used_today = 0;
+                }
+                if pool.exhausted_until().is_some_and(|u| u > wall) {
+                    continue;
+                }
+                total += u64::from(pool.rpd_limit()?.saturating_sub(pool.used_today));
+            }
+        }
+        Some(total)
+    }
+
     /// The keys that are still enabled.
     pub fn keys(&self) -> Vec<Option<ApiKey>> {
         self.lock().keys.iter().filter(|k| !k.disabled).map(|k| k.key.clone()).collect()

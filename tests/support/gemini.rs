@@ -22,6 +22,10 @@ mod answer;
 #[path = "harness.rs"]
 mod harness;
 
+/// The posts a packed prompt holds, for tests that count who was sent where.
+#[allow(unused_imports)]
+pub use answer::packed_posts;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -279,6 +283,10 @@ pub enum Fault {
     InvalidJson,
     /// This status and body, verbatim (a fixture file, a 200 of 50 MB...).
     Raw { status: u16, body: std::sync::Arc<String> },
+    /// A packed answer without the entry of this post.
+    PackDrop(String),
+    /// A packed answer whose entry of this post breaks the schema.
+    PackBreak(String),
 }
 
 impl Fault {
@@ -1000,7 +1008,7 @@ impl GenerateRequest {
             .clone()
             .or_else(|| json_wanted.then(|| self.texts.iter().find_map(|t| answer::schema_in_text(t))).flatten());
         match schema {
-            Some(schema) => answer::generate(&schema, &self.images).to_string(),
+            Some(schema) => answer::generate_for(&schema, &self.images, &self.texts).to_string(),
             None if json_wanted => json!({"text": "fake answer"}).to_string(),
             None => {
                 let mut lines = vec![format!("Fake answer to {} text part(s).", self.texts.len())];
@@ -1025,6 +1033,17 @@ impl GenerateRequest {
             Some(Fault::MaxTokens) => {
                 text = cut_chars(&text, text.chars().count() / 2);
                 finish = "MAX_TOKENS";
+            }
+            Some(Fault::PackDrop(id)) | Some(Fault::PackBreak(id)) => {
+                let mut v: Value = serde_json::from_str(&text).expect("the fake's own answer is JSON");
+                if let Some(posts) = v.get_mut("posts").and_then(Value::as_array_mut) {
+                    if matches!(fault, Some(Fault::PackDrop(_))) {
+                        posts.retain(|p| p["post_id"] != id.as_str());
+                    } else if let Some(p) = posts.iter_mut().find(|p| p["post_id"] == id.as_str()) {
+                        p["rounds"] = json!("not a list of rounds");
+                    }
+                }
+                text = v.to_string();
             }
             Some(Fault::InvalidJson) => {
                 // A trailing comma: invalid JSON however a client strips fences or prose.

@@ -779,7 +779,7 @@ impl ChatRequest {
                 .flatten()
         });
         match (schema, self.format_type.as_deref()) {
-            (Some(schema), _) => answer::generate(&schema, &self.images).to_string(),
+            (Some(schema), _) => answer::generate_for(&schema, &self.images, &self.texts).to_string(),
             (None, Some("json_object")) => json!({"text": "fake answer"}).to_string(),
             (None, _) => {
                 let mut lines = vec![format!("Fake answer to {} text part(s).", self.texts.len())];

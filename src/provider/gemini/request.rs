@@ -4,7 +4,7 @@
 use super::ModelTraits;
 use crate::provider::{Budget, Task, prompt};
 use crate::summary::schema::response_schema;
-use crate::summary::{CombinedAnswer, Extract, OcrAnswer};
+use crate::summary::{CombinedAnswer, Extract, OcrAnswer, PackedAnswer};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -63,6 +63,10 @@ pub fn body(model: &str, task: &Task, budget: Budget, traits: ModelTraits) -> Va
         Task::Summary { post, ocr } => {
             parts.push(json!({"text": prompt::summary(post, ocr)}));
             response_schema::<Extract>()
+        }
+        Task::Packed { posts, .. } => {
+            parts.push(json!({"text": prompt::packed(posts)}));
+            response_schema::<PackedAnswer>()
         }
     };
     let mut generation = json!({

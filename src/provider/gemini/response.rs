@@ -37,6 +37,7 @@ pub fn parse_generation(task: &Task, body: &str) -> Result<Generation, CallError
         Task::Combined { .. } => serde_json::from_str::<CombinedAnswer>(&text).map(Answer::Combined),
         Task::Ocr { .. } => serde_json::from_str::<OcrAnswer>(&text).map(|a| Answer::Ocr(a.text)),
         Task::Summary { .. } => serde_json::from_str::<Extract>(&text).map(Answer::Summary),
+        Task::Packed { .. } => crate::summary::parse_packed(&text).map(Answer::Packed),
     };
     match answer {
         Ok(answer) => {

@@ -70,7 +70,7 @@ impl Provider for LocalProvider {
 
     fn revision(&self, stage: Stage) -> Option<String> {
         match stage {
-            Stage::Summary => Some(format!("extractor/{}", extractor::VERSION)),
+            Stage::Summary | Stage::Packed => Some(format!("extractor/{}", extractor::VERSION)),
             // What a reading depends on: the Tesseract build, its languages and how images
             // are prepared. A broken setup has its own identity, so fixing it rereads.
             Stage::Ocr => Some(match self.setup() {
@@ -111,6 +111,18 @@ impl Provider for LocalProvider {
                 let texts: Vec<&str> = ocr.iter().filter_map(|o| o.text.as_deref()).collect();
                 let extract = extractor::extract(post.title.as_deref(), &post.text, &texts);
                 (Answer::Summary(extract), SUMMARY_MODEL)
+            }
+            Task::Packed { posts, .. } => {
+                // Nothing to save offline, but `mode = "packed"` works the same everywhere.
+                let answers = posts
+                    .iter()
+                    .map(|p| {
+                        let texts: Vec<&str> = p.ocr.iter().filter_map(|o| o.text.as_deref()).collect();
+                        let extract = extractor::extract(p.post.title.as_deref(), &p.post.text, &texts);
+                        Ok(crate::summary::PackedSummary { post_id: p.post.post_id.clone(), extract })
+                    })
+                    .collect();
+                (Answer::Packed(answers), SUMMARY_MODEL)
             }
             Task::Combined { .. } => {
                 return Err(CallError::new(

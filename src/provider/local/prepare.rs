@@ -283,11 +283,7 @@ mod tests {
     #[test]
     fn sauvola_keeps_a_gradient_as_paper_and_text_as_ink() {
         let img = GrayImage::from_fn(300, 60, |x, y| {
-            if (20..40).contains(&y) && x % 20 < 4 {
-                Luma([20 + (x / 5) as u8])
-            } else {
-                Luma([120 + (x / 3) as u8])
-            }
+            if (20..40).contains(&y) && x % 20 < 4 { Luma([20 + (x / 5) as u8]) } else { Luma([120 + (x / 3) as u8]) }
         });
         let bin = sauvola(&img, 41, SAUVOLA_K);
         assert_eq!(bin.get_pixel(2, 30).0[0], 0);

@@ -229,7 +229,8 @@ impl Tesseract {
         };
         let version = run("--version")?;
         // Tesseract 3 printed its version on stderr, later ones on stdout.
-        let version_text = format!("{}{}", String::from_utf8_lossy(&version.stdout), String::from_utf8_lossy(&version.stderr));
+        let version_text =
+            format!("{}{}", String::from_utf8_lossy(&version.stdout), String::from_utf8_lossy(&version.stderr));
         let version = version_text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
         if !version.to_ascii_lowercase().starts_with("tesseract") {
             return Err(OcrError::Missing {
@@ -239,7 +240,8 @@ impl Tesseract {
         }
         let listed = run("--list-langs")?;
         let listed = format!("{}{}", String::from_utf8_lossy(&listed.stdout), String::from_utf8_lossy(&listed.stderr));
-        let installed: Vec<&str> = listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.ends_with(':')).collect();
+        let installed: Vec<&str> =
+            listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.ends_with(':')).collect();
         let missing: Vec<&str> =
             self.languages.split('+').map(str::trim).filter(|l| !l.is_empty() && !installed.contains(l)).collect();
         if !missing.is_empty() {

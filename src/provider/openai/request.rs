@@ -7,7 +7,7 @@
 
 use crate::provider::{Budget, ImageInput, Task, prompt};
 use crate::summary::schema::response_schema;
-use crate::summary::{CombinedAnswer, Extract, OcrAnswer};
+use crate::summary::{CombinedAnswer, Extract, OcrAnswer, PackedAnswer};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -85,6 +85,7 @@ fn parts_of(task: &Task) -> (&'static str, Value, String, &[ImageInput]) {
             ("ocr_answer", response_schema::<OcrAnswer>(), prompt::ocr(&image.file), std::slice::from_ref(image))
         }
         Task::Summary { post, ocr } => ("extract", response_schema::<Extract>(), prompt::summary(post, ocr), &[]),
+        Task::Packed { posts, .. } => ("packed_answer", response_schema::<PackedAnswer>(), prompt::packed(posts), &[]),
     }
 }
 

@@ -62,6 +62,7 @@ pub enum AnswerKind {
     Combined,
     Ocr,
     Summary,
+    Packed,
 }
 
 impl AnswerKind {
@@ -70,6 +71,7 @@ impl AnswerKind {
             Task::Combined { .. } => AnswerKind::Combined,
             Task::Ocr { .. } => AnswerKind::Ocr,
             Task::Summary { .. } => AnswerKind::Summary,
+            Task::Packed { .. } => AnswerKind::Packed,
         }
     }
 }
@@ -139,6 +141,7 @@ pub fn parse_answer(kind: AnswerKind, text: &str) -> Result<Answer, serde_json::
         AnswerKind::Combined => Answer::Combined(serde_json::from_str::<CombinedAnswer>(json)?),
         AnswerKind::Ocr => Answer::Ocr(serde_json::from_str::<OcrAnswer>(json)?.text),
         AnswerKind::Summary => Answer::Summary(serde_json::from_str::<Extract>(json)?),
+        AnswerKind::Packed => Answer::Packed(crate::summary::parse_packed(json)?),
     })
 }
 
