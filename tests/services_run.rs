@@ -395,3 +395,30 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_lost_after_its_listing_was_cached_stops_the_run_quickly() {
+    let s = FakeGemini::start(
+        GeminiConfig::default().key(KEY_A, "first", "one").models([ModelSpec::generative("gemini-2.5-flash")]),
+    )
+    .await;
+    let base = s.base_url();
+    let ctx = gemini_ctx();
+    ctx.config(&gemini_config(&base, &["gemini-2.5-flash"], ""));
+    posts(&ctx, 1);
+    let first = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    // The server goes away; the next run trusts its cached listing and meets a dead host.
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 1..6 {
+        ctx.post(&format!("n{i}"), Some(&format!("第{i}篇 二面：八股")), &[]);
+    }
+    let t = Instant::now();
+    let out = ctx.run(&["run", "--no-progress"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 75, "{err}");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    assert!(err.contains("cannot reach 127.0.0.1") && err.contains("HTTPS_PROXY"), "{err}");
+    assert!(!err.contains("failed:"), "an unreachable host fails no post: {err}");
+}
