@@ -49,8 +49,8 @@ pub fn classify_error(status: u16, body: &str, retry_after: Option<Duration>, se
 static LIMIT_ZERO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\blimit: 0\b").expect("valid regex"));
 
 /// A 400 about `maxOutputTokens` above the model's range ("…has a maxOutputTokens value
-/// of 70000 but the supported range is from 1 (inclusive) to 65537 (exclusive)…"): the
-/// cap when the message names it.
+/// of 70000 but the supported range is from 1 (inclusive) to 65537 (exclusive)…", the
+/// wording reported in stackblitz-labs/bolt.diy#955): the cap when the message names it.
 fn output_cap(message: &str) -> Option<Option<u32>> {
     static RANGE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?i)to (\d+) \(exclusive\)|to (\d+) \(inclusive\)").expect("valid regex"));
