@@ -6,7 +6,9 @@
 //! ```
 //! Options: `--key|--leaked-key|--suspended-key KEY=name:project` (repeatable),
 //! `--rpm|--tpm|--rpd [project/]model=N`, `--page-size N`, `--latency-ms N`, `--minute-ms N`,
-//! `--models a,b,c`, `--fault model=internal|overloaded|429|truncated|cut|hang|blocked|max-tokens|invalid-json`.
+//! `--models a,b,c`, `--fault model=internal|overloaded|429|truncated|cut|hang|blocked|max-tokens|invalid-json`,
+//! `--fault model=fixture:FILE` (a body of `tests/fixtures/gemini/`, e.g. `429-limit-zero.json`),
+//! `--outage model=SECONDS` (503 overloaded for that long from the start, then normal answers).
 
 #[path = "../tests/support/gemini.rs"]
 mod gemini;
@@ -39,15 +41,23 @@ fn fault(kind: &str) -> Fault {
         "blocked" => Fault::Blocked,
         "max-tokens" => Fault::MaxTokens,
         "invalid-json" => Fault::InvalidJson,
-        other => usage(&format!("unknown fault {other:?}")),
+        other => match other.strip_prefix("fixture:") {
+            Some(file) => Fault::fixture(file),
+            None => usage(&format!("unknown fault {other:?}")),
+        },
     }
 }
 
+/// What the command line asks for: the server, faults applied to every request to a
+/// model, and outages (a model answering 503 for a while from the start).
+type Setup = (GeminiConfig, Vec<(String, Fault)>, Vec<(String, Duration)>);
+
 /// Parses the command line into a config plus the faults to apply to every request.
-fn parse(args: Vec<String>) -> (GeminiConfig, Vec<(String, Fault)>) {
+fn parse(args: Vec<String>) -> Setup {
     let mut config = GeminiConfig::default();
     let mut limits: Vec<((String, String), Limits)> = Vec::new();
     let mut faults = Vec::new();
+    let mut outages = Vec::new();
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
@@ -86,21 +96,28 @@ fn parse(args: Vec<String>) -> (GeminiConfig, Vec<(String, Fault)>) {
                 let (model, kind) = split(&value, '=', "model=kind");
                 faults.push((model.to_string(), fault(kind)));
             }
+            "--outage" => {
+                let (model, secs) = split(&value, '=', "model=SECONDS");
+                outages.push((model.to_string(), Duration::from_secs(number(secs))));
+            }
             other => usage(&format!("unknown option {other}")),
         }
     }
     for ((project, model), l) in limits {
         config = config.limits(&project, &model, l);
     }
-    (config, faults)
+    (config, faults, outages)
 }
 
 #[tokio::main]
 async fn main() {
-    let (config, faults) = parse(std::env::args().skip(1).collect());
+    let (config, faults, outages) = parse(std::env::args().skip(1).collect());
     let server = FakeGemini::start(config).await;
     for (model, fault) in faults {
         server.set_always(&model, Some(fault));
+    }
+    for (model, window) in outages {
+        server.outage(&model, Fault::fixture("503-overloaded.json"), window);
     }
     println!("{}", server.base_url());
     tokio::signal::ctrl_c().await.expect("wait for Ctrl-C");

@@ -6,7 +6,9 @@
 //! ```
 //! Options: `--key KEY=name:project` (repeatable), `--rpm model=N`, `--models a,b`,
 //! `--no-models-endpoint`, `--no-json-schema`, `--retry-after seconds|date|none`,
-//! `--latency-ms N`, `--minute-ms N`.
+//! `--latency-ms N`, `--minute-ms N`, `--output-cap model=N:FILE` (a budget above N is
+//! refused with the 400 of `tests/fixtures/openai-compatible/FILE`),
+//! `--completion-tokens-only model=N` (refuses `max_tokens` by name, like o-series).
 
 #[path = "../tests/support/openai.rs"]
 mod openai;
@@ -57,6 +59,15 @@ fn parse(args: Vec<String>) -> OpenAiConfig {
                     }),
                     "--latency-ms" => config.latency(Duration::from_millis(number(&value))),
                     "--minute-ms" => config.minute(Duration::from_millis(number(&value))),
+                    "--output-cap" => {
+                        let (model, rule) = split(&value, '=', "model=N:FILE");
+                        let (n, file) = split(rule, ':', "model=N:FILE");
+                        config.output_cap(model, number(n), file)
+                    }
+                    "--completion-tokens-only" => {
+                        let (model, n) = split(&value, '=', "model=N");
+                        config.completion_tokens_only(model, number(n))
+                    }
                     other => usage(&format!("unknown option {other}")),
                 };
             }

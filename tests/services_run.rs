@@ -88,7 +88,12 @@ async fn dashscope_per_minute_token_limit_completes_in_the_same_run() {
     assert_eq!(code(&out), 0, "{err}");
     assert!(done(&ctx, "p0") && done(&ctx, "p1"));
     assert_eq!(s.count_status(429), 2);
-    assert!(!err.contains("billing") && !err.contains("00:00"), "a per-minute limit, not a day nor billing: {err}");
+    // A per-minute limit: neither a day (no resume time) nor billing (the server's own
+    // message says "billing details"; the outcome must not).
+    assert!(!err.contains("out of credit") && !err.contains("work can resume at"), "{err}");
+    let audit: serde_json::Value = serde_json::from_slice(&ctx.run(&["audit", "--format", "json"]).stdout).unwrap();
+    assert_eq!(audit["by_outcome"]["rate_limited"], 2, "{audit}");
+    assert_eq!(audit["by_outcome"]["billing"], 0, "{audit}");
     assert_no_secrets(&ctx, &[&out]);
 }
 
@@ -239,8 +244,9 @@ async fn an_outage_that_passes_stays_transient_and_costs_few_requests() {
         .iter()
         .filter(|r| r.path.contains(":generateContent") && r.at.duration_since(start) < outage)
         .count();
-    assert!(during <= 40, "{during} requests during the outage");
     let failed = s.count_status(503);
+    eprintln!("outage: {during} generation requests during the {outage:?} outage, {failed} answered 503");
+    assert!(during <= 40, "{during} requests during the outage");
     assert!(failed >= 2, "the outage was seen ({failed})");
 }
 
@@ -295,8 +301,10 @@ async fn bare_429s_back_off_a_bounded_number_of_times_then_defer() {
     let err = stderr(&out);
     assert_eq!(code(&out), 75, "{err}");
     assert!(err.contains("work can resume at"), "{err}");
-    // Two tolerated, the third defers; requests in flight may add one each.
-    assert!(s.count_status(429) <= 5, "{}", s.count_status(429));
+    // Two tolerated, the third defers; at concurrency 2 each may have one echo (a request
+    // already in flight when the pool began to cool), which is not counted again.
+    let refused = s.count_status(429);
+    assert!((3..=6).contains(&refused), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,4 +394,31 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_lost_after_its_listing_was_cached_stops_the_run_quickly() {
+    let s = FakeGemini::start(
+        GeminiConfig::default().key(KEY_A, "first", "one").models([ModelSpec::generative("gemini-2.5-flash")]),
+    )
+    .await;
+    let base = s.base_url();
+    let ctx = gemini_ctx();
+    ctx.config(&gemini_config(&base, &["gemini-2.5-flash"], ""));
+    posts(&ctx, 1);
+    let first = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    // The server goes away; the next run trusts its cached listing and meets a dead host.
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 1..6 {
+        ctx.post(&format!("n{i}"), Some(&format!("第{i}篇 二面：八股")), &[]);
+    }
+    let t = Instant::now();
+    let out = ctx.run(&["run", "--no-progress"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 75, "{err}");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    assert!(err.contains("cannot reach 127.0.0.1") && err.contains("HTTPS_PROXY"), "{err}");
+    assert!(!err.contains("failed:"), "an unreachable host fails no post: {err}");
 }

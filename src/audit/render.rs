@@ -4,7 +4,7 @@ use super::{Counts, Report, Row};
 use crate::provider::Outcome;
 
 /// Outcome columns: the table hides those that are zero throughout; CSV keeps them all.
-const OUTCOME_COLUMNS: [(Outcome, &str, &str); 10] = [
+const OUTCOME_COLUMNS: [(Outcome, &str, &str); 13] = [
     (Outcome::Ok, "ok", "ok"),
     (Outcome::RateLimited, "rate_limited", "429/min"),
     (Outcome::QuotaExhausted, "quota_exhausted", "429/day"),
@@ -15,6 +15,9 @@ const OUTCOME_COLUMNS: [(Outcome, &str, &str); 10] = [
     (Outcome::Blocked, "blocked", "blocked"),
     (Outcome::BadOutput, "bad_output", "bad out"),
     (Outcome::BadRequest, "bad_request", "bad req"),
+    (Outcome::ParamRefused, "param_refused", "param"),
+    (Outcome::Billing, "billing", "billing"),
+    (Outcome::Unreachable, "unreachable", "unreach"),
 ];
 
 fn cost(c: &Counts) -> String {
@@ -42,6 +45,10 @@ pub(super) fn table(report: &Report) -> String {
             report.since.as_deref().unwrap_or("start"),
             report.until.as_deref().unwrap_or("end")
         ));
+    }
+    if !report.by_scope.is_empty() {
+        let scopes: Vec<String> = report.by_scope.iter().map(|(scope, n)| format!("{n} {scope}")).collect();
+        out.push_str(&format!("failures by scope: {}\n", scopes.join(", ")));
     }
     if !report.rows.is_empty() {
         out.push('\n');

@@ -366,20 +366,6 @@ impl Failure {
             _ => self.outcome().scope().unwrap_or(Scope::Request),
         }
     }
-
-    /// Whether a later run may well succeed where this one did not: such a failure never
-    /// marks a job failed for good.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Failure::RateLimited(_)
-                | Failure::Billing
-                | Failure::ServerError
-                | Failure::Timeout
-                | Failure::Connection
-                | Failure::Unavailable
-        )
-    }
 }
 
 /// A failed request: what went wrong, plus what the ledger needs to know about it.

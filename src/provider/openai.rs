@@ -162,8 +162,9 @@ impl Provider for OpenAiProvider {
         // At most one fix of each kind: the field's name, the cap, the schema mode.
         let mut result = self.complete_with_schema_fallback(&call).await;
         for _ in 0..2 {
-            match &result {
-                Err(e) if let Failure::Refused(refusal) = e.failure => {
+            let Err(e) = &result else { break };
+            match e.failure {
+                Failure::Refused(refusal) => {
                     if !self.learn_refusal(call.model, refusal) {
                         break;
                     }

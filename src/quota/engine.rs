@@ -440,19 +440,22 @@ impl QuotaEngine {
             inner.unreachable_streak = 0;
         }
         let PoolId { project, model, .. } = &permit.pool;
+        let trouble = matches!(result, Err(Failure::ServerError | Failure::Timeout | Failure::Connection));
+        if !trouble {
+            // Any answer, even a refusal, means the server is up again: the breaker closes
+            // (and a probe that got one is no longer in flight).
+            let pool = self.pool_mut(&mut inner, project, model);
+            if pool.breaker.open_until.is_some() {
+                tracing::info!(pool = %permit.pool, "the pool answers again: breaker closed");
+            }
+            pool.breaker = Breaker::default();
+        }
         match result {
             Ok(()) => {
-                let pool = self.pool_mut(&mut inner, project, model);
-                pool.bare_429s = 0;
-                if pool.breaker.open_until.is_some() {
-                    tracing::info!(pool = %permit.pool, "the pool answers again: breaker closed");
-                }
-                pool.breaker = Breaker::default();
+                self.pool_mut(&mut inner, project, model).bare_429s = 0;
             }
             Err(Failure::RateLimited(signal)) => {
                 let pool = self.pool_mut(&mut inner, project, model);
-                // A 429 is an answer: the server is up.
-                pool.breaker = Breaker::default();
                 self.learn(pool, signal);
                 self.rate_limited(pool, permit, signal);
             }
@@ -820,6 +823,76 @@ mod tests {
         assert!(matches!(e.acquire(&m, 600), Decision::Go(_)));
         assert!(matches!(e.acquire(&m, 600), Decision::Wait(_)));
         assert!(matches!(e.acquire(&m, 300), Decision::Go(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn breaker_pauses_after_consecutive_trouble_then_probes_one_at_a_time() {
+        let (_d, e) = engine(&[("k", "p")], &[]);
+        let m = models(&["m"]);
+        for _ in 0..3 {
+            let Decision::Go(p) = e.acquire(&m, 1) else { panic!() };
+            e.observe(&p, Err(&Failure::ServerError));
+        }
+        // Open: nothing goes until the pause is over.
+        let Decision::Wait(at) = e.acquire(&m, 1) else { panic!() };
+        assert_eq!(at.duration_since(Instant::now()), RetryPolicy::default().breaker_pause);
+        tokio::time::advance(RetryPolicy::default().breaker_pause).await;
+        // One probe; the others wait for its answer.
+        let Decision::Go(probe) = e.acquire(&m, 1) else { panic!() };
+        assert!(matches!(e.acquire(&m, 1), Decision::Wait(_)));
+        // A failed probe doubles the pause.
+        e.observe(&probe, Err(&Failure::Timeout));
+        let Decision::Wait(at) = e.acquire(&m, 1) else { panic!() };
+        assert_eq!(at.duration_since(Instant::now()), RetryPolicy::default().breaker_pause * 2);
+        tokio::time::advance(RetryPolicy::default().breaker_pause * 2).await;
+        // Any answer closes it, even one that is not a success (a blocked prompt).
+        let Decision::Go(probe) = e.acquire(&m, 1) else { panic!() };
+        e.observe(&probe, Err(&Failure::Blocked { reason: "SAFETY".into() }));
+        assert!(matches!(e.acquire(&m, 1), Decision::Go(_)));
+        assert!(matches!(e.acquire(&m, 1), Decision::Go(_)));
+    }
+
+    #[tokio::test]
+    async fn waits_beyond_max_wait_and_endless_bare_429s_defer_the_pool() {
+        let (_d, e) = engine(&[("k", "p")], &[]);
+        let m = models(&["m"]);
+        let Decision::Go(p) = e.acquire(&m, 1) else { panic!() };
+        let absurd = QuotaSignal {
+            scope: QuotaScope::PerMinute,
+            tokens: false,
+            quota_id: None,
+            quota_value: None,
+            retry_delay: Some(crate::provider::values::MAX_DELAY),
+        };
+        e.observe(&p, Err(&Failure::RateLimited(absurd)));
+        let Decision::Exhausted(until) = e.acquire(&m, 1) else { panic!() };
+        assert!(until > e.now() + jiff::SignedDuration::from_hours(24 * 300));
+
+        let (_d, e) = engine(&[("k", "p")], &[]);
+        let bare = Failure::RateLimited(QuotaSignal {
+            scope: QuotaScope::Unknown,
+            tokens: false,
+            quota_id: None,
+            quota_value: None,
+            retry_delay: None,
+        });
+        for _ in 0..=RetryPolicy::default().bare_429_tries {
+            // Skip the cooldown each time: only the count matters here.
+            e.lock().pools.values_mut().for_each(|p| p.cooldown_until = None);
+            let Decision::Go(p) = e.acquire(&m, 1) else { panic!() };
+            e.observe(&p, Err(&bare));
+        }
+        e.lock().pools.values_mut().for_each(|p| p.cooldown_until = None);
+        assert!(matches!(e.acquire(&m, 1), Decision::Exhausted(_)));
+    }
+
+    #[tokio::test]
+    async fn billing_stops_every_model() {
+        let (_d, e) = engine(&[("k1", "p1"), ("k2", "p2")], &[]);
+        let m = models(&["a", "b"]);
+        let Decision::Go(p) = e.acquire(&m, 1) else { panic!() };
+        e.observe(&p, Err(&Failure::Billing));
+        assert!(matches!(e.acquire(&m, 1), Decision::Stopped(why) if why.contains("billing")));
     }
 
     #[tokio::test]

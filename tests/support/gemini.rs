@@ -100,6 +100,8 @@ pub struct ModelSpec {
     pub thinks_by_default: bool,
     /// Refuses `thinkingBudget: 0` (gemini-2.5-pro).
     pub thinking_required: bool,
+    /// ListModels' `outputTokenLimit`; a larger `maxOutputTokens` is a 400.
+    pub output_token_limit: u64,
 }
 
 impl ModelSpec {
@@ -113,6 +115,7 @@ impl ModelSpec {
                 .to_vec(),
             thinks_by_default: !id.contains("lite"),
             thinking_required: id.contains("pro"),
+            output_token_limit: 65536,
         }
     }
 
@@ -124,6 +127,7 @@ impl ModelSpec {
             methods: vec!["embedContent".to_string()],
             thinks_by_default: false,
             thinking_required: false,
+            output_token_limit: 1,
         }
     }
 
@@ -138,7 +142,7 @@ impl ModelSpec {
             "displayName": self.display_name,
             "description": format!("Fake {}", self.display_name),
             "inputTokenLimit": if self.generates() { 1048576 } else { 2048 },
-            "outputTokenLimit": if self.generates() { 65536 } else { 1 },
+            "outputTokenLimit": self.output_token_limit,
             "supportedGenerationMethods": self.methods,
         });
         if self.generates() {
@@ -931,6 +935,12 @@ impl GenerateRequest {
                 .and_then(Value::as_i64),
         };
         request.read_schema(&config)?;
+        if let Some(max) = request.max_output_tokens.filter(|m| *m > spec.output_token_limit) {
+            return Err(invalid(&format!(
+                "Unable to submit request because it has a maxOutputTokens value of {max} but the supported range is from 1 (inclusive) to {} (exclusive). Update the value and try again.",
+                spec.output_token_limit + 1
+            )));
+        }
         if request.thinking_budget == Some(0) && spec.thinking_required {
             return Err(invalid("Budget 0 is invalid. This model only works in thinking mode."));
         }

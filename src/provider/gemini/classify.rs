@@ -37,6 +37,7 @@ pub fn classify_error(status: u16, body: &str, retry_after: Option<Duration>, se
         404 => Failure::ModelNotFound,
         400 if reason == "API_KEY_INVALID" => Failure::KeyRejected,
         400 if refuses_thinking(raw_message) => Failure::Refused(Refusal::Thinking),
+        400 if let Some(cap) = output_cap(raw_message) => Failure::Refused(Refusal::OutputCap(cap)),
         401 | 403 => Failure::KeyRejected,
         408 => Failure::Timeout,
         500..=599 => Failure::ServerError,
@@ -46,6 +47,24 @@ pub fn classify_error(status: u16, body: &str, retry_after: Option<Duration>, se
 }
 
 static LIMIT_ZERO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\blimit: 0\b").expect("valid regex"));
+
+/// A 400 about `maxOutputTokens` above the model's range ("…has a maxOutputTokens value
+/// of 70000 but the supported range is from 1 (inclusive) to 65537 (exclusive)…", the
+/// wording reported in stackblitz-labs/bolt.diy#955): the cap when the message names it.
+fn output_cap(message: &str) -> Option<Option<u32>> {
+    static RANGE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)to (\d+) \(exclusive\)|to (\d+) \(inclusive\)").expect("valid regex"));
+    let m = message.to_lowercase();
+    if !(m.contains("maxoutputtokens") || m.contains("max_output_tokens")) {
+        return None;
+    }
+    let cap = RANGE.captures(message).and_then(|c| match (c.get(1), c.get(2)) {
+        (Some(exclusive), _) => values::limit_text(exclusive.as_str()).map(|n| n.saturating_sub(1)),
+        (_, Some(inclusive)) => values::limit_text(inclusive.as_str()),
+        _ => None,
+    });
+    Some(cap.filter(|n| *n > 0).map(|n| n.min(u64::from(u32::MAX)) as u32))
+}
 
 /// The two wordings of "this model does not take that thinking setting" (2.5 Pro, 3.x).
 fn refuses_thinking(message: &str) -> bool {
@@ -221,6 +240,14 @@ mod tests {
         };
         assert!(q.tokens);
         assert_eq!(q.retry_delay, Some(Duration::from_secs(26)));
+    }
+
+    #[test]
+    fn an_output_budget_above_the_range_names_its_cap() {
+        let body = serde_json::json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "message":
+            "Unable to submit request because it has a maxOutputTokens value of 70000 but the supported range is from 1 (inclusive) to 65537 (exclusive). Update the value and try again."}});
+        let e = classify_error(400, &body.to_string(), None, None);
+        assert_eq!(e.failure, Failure::Refused(Refusal::OutputCap(Some(65536))));
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! output, and paginated ListModels. The key travels only in the `x-goog-api-key` header.
 //!
 //! This module speaks the protocol, classifies what the server said (`classify`) and keeps
-//! what it learned about each model: the output limit ListModels gives, and whether the
-//! model refused a thinking setting. A refused thinking setting is resent at once without
-//! it, here, like the OpenAI provider's schema fallback: it is a property of the model,
+//! what it learned about each model: the output limit ListModels gives (or a 400 names),
+//! and whether the model refused a thinking setting. A refused setting is resent at once
+//! without it (or within the cap), here, like the OpenAI provider's schema fallback: it is a property of the model,
 //! not a failure worth a backoff or another model. Whether to retry, wait or fall back
 //! otherwise is decided by the quota engine and the scheduler.
 
@@ -133,8 +133,11 @@ impl Provider for GeminiProvider {
     }
 
     async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError> {
-        match self.generate_once(&call).await {
-            Err(e) if e.failure == Failure::Refused(Refusal::Thinking) && !self.traits(call.model).thinking_refused => {
+        let result = self.generate_once(&call).await;
+        let Err(e) = &result else { return result };
+        let known = self.traits(call.model);
+        match e.failure {
+            Failure::Refused(Refusal::Thinking) if !known.thinking_refused => {
                 tracing::warn!(
                     model = call.model,
                     "the model refused the thinking setting ({}); resending without one, and sending none to it from now on",
@@ -143,7 +146,16 @@ impl Provider for GeminiProvider {
                 self.learn(call.model, |t| t.thinking_refused = true);
                 self.generate_once(&call).await
             }
-            other => other,
+            Failure::Refused(Refusal::OutputCap(Some(cap))) if known.output_limit.is_none_or(|l| l > cap) => {
+                tracing::warn!(
+                    model = call.model,
+                    "the model's output cap is {cap} ({}); resending within it",
+                    e.message
+                );
+                self.learn(call.model, |t| t.output_limit = Some(cap));
+                self.generate_once(&call).await
+            }
+            _ => result,
         }
     }
 }

@@ -229,4 +229,25 @@ mod tests {
         let e = parse_completion(b.to_string().as_bytes(), AnswerKind::Summary).unwrap_err();
         assert_eq!(e.failure, Failure::Blocked { reason: "refusal".into() });
     }
+
+    #[test]
+    fn an_answer_of_absurd_size_is_bad_output() {
+        let extract = Extract { key_experiences: vec!["经验".into(); 1000], ..Default::default() };
+        let content = serde_json::Value::String(serde_json::to_string(&extract).unwrap());
+        let e = parse_completion(&body(content, "stop"), AnswerKind::Summary).unwrap_err();
+        assert_eq!(e.failure, Failure::BadOutput { truncated: false });
+        assert!(e.message.contains("key_experiences"), "{}", e.message);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_body_parses_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = parse_completion(&bytes, AnswerKind::Summary);
+        }
+
+        #[test]
+        fn any_content_parses_without_panic(content in "\\PC{0,300}") {
+            let _ = parse_completion(&body(serde_json::Value::String(content), "stop"), AnswerKind::Combined);
+        }
+    }
 }
