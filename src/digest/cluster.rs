@@ -192,6 +192,11 @@ fn substantial(a: &Clause, b: &Clause) -> bool {
 /// How alike two questions are, from 0 (unrelated) to 1 (the same words).
 pub fn similarity(a: &Features, b: &Features) -> f64 {
     let (wa, wb) = (&a.whole, &b.whole);
+    // Every clause's tokens are among its question's: no shared token, nothing to compare
+    // (most pairs of a batch end here, which keeps the all-pairs clustering cheap).
+    if wa.unique.is_disjoint(&wb.unique) {
+        return 0.0;
+    }
     if !wa.entities.is_empty() && !wb.entities.is_empty() && wa.entities.is_disjoint(&wb.entities) {
         return 0.0;
     }
