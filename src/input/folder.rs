@@ -60,7 +60,7 @@ fn read_given_file(path: &Path, notes: &mut Notes, skipped: &mut Vec<Skipped>) -
     let kind = match mediacrawler::classify_given(path) {
         None => {
             return Err(invalid(format!(
-                "input {} is not a folder of posts nor a MediaCrawler export (.jsonl, .json, .csv, .db)",
+                "input {} is not a folder of posts nor a MediaCrawler export (.jsonl, .json, .csv, .db, .xlsx)",
                 path.display()
             )));
         }

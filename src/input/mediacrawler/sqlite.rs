@@ -22,10 +22,10 @@ pub(super) const FOLDERS: [&str; 2] = ["database", "schema"];
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The notes table.
 const TABLE: &str = "xhs_note";
-/// Other platforms' content tables: present in every MediaCrawler store, reported when
-/// they hold rows, never read.
-const OTHER_TABLES: [&str; 7] =
-    ["douyin_aweme", "kuaishou_video", "bilibili_video", "weibo_note", "tieba_note", "zhihu_content", "zhihu_answer"];
+/// Other platforms' content tables (`database/models.py`, `schema/sqlite_tables.sql`):
+/// present in every MediaCrawler store, reported when they hold rows, never read.
+const OTHER_TABLES: [&str; 6] =
+    ["douyin_aweme", "kuaishou_video", "bilibili_video", "weibo_note", "tieba_note", "zhihu_content"];
 
 /// Why the store could not be read.
 #[derive(Debug, thiserror::Error)]
