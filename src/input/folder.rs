@@ -98,7 +98,7 @@ fn walk_project(
         }
         if path == data {
             walk(&path, posts, notes, skipped)?;
-        } else if !tree::never_walked(&path) {
+        } else if !tree::never_walked(&path) && !tree::is_store_folder(&path) {
             // Walked only to say what is not taken: its posts and notes are dropped.
             let (mut found, mut ignored) = (Vec::new(), Vec::new());
             walk(&path, &mut found, &mut Notes::default(), &mut ignored)?;
