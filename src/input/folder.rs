@@ -26,7 +26,7 @@ pub fn discover(root: &Path) -> Result<(Vec<PostSource>, Vec<Skipped>), std::io:
     } else if !root.is_dir() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
-            format!("input folder {} does not exist", root.display()),
+            format!("input {} does not exist (give a folder of posts or a MediaCrawler export file)", root.display()),
         ));
     } else if let Some(data) = tree::media_of(root) {
         return Err(std::io::Error::new(
