@@ -11,7 +11,8 @@
 //! (named from 0, `media_platform/xhs/core.py::get_note_images`), `data/xhs/words/`
 //! (`tools/words.py`), `docs/static/images/` and `webui/public/logos/` (the repository's own
 //! pictures). Every note is summarised once with its images and `published_at`, nothing
-//! else becomes a post, and the same notes through the jsonl store give the same summaries.
+//! else becomes a post, and the same notes through the jsonl store and the Excel export
+//! give the same summaries.
 
 mod common;
 
@@ -316,7 +317,7 @@ fn assert_project_pictures_skipped(out: &std::process::Output) {
 }
 
 #[test]
-fn a_project_with_the_database_store_gives_every_note_once_and_matches_jsonl() {
+fn a_project_with_the_database_store_gives_every_note_once_and_matches_jsonl_and_excel() {
     let ctx = TestContext::new();
     let root = ctx.root().join("MediaCrawler");
     project(&root);
@@ -340,6 +341,19 @@ fn a_project_with_the_database_store_gives_every_note_once_and_matches_jsonl() {
     assert_project_pictures_skipped(&out);
     let from_jsonl = [summary(&jsonl_ctx, TITLED), summary(&jsonl_ctx, UNTITLED)].map(comparable);
     assert_eq!(from_sqlite, from_jsonl);
+
+    // And as the Excel export, written by MediaCrawler's own ExcelStoreBase (see
+    // tests/fixtures/mediacrawler/README.md).
+    let excel_ctx = TestContext::new();
+    let root = excel_ctx.root().join("MediaCrawler");
+    project(&root);
+    let name = "xhs_search_20261201_153424.xlsx";
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mediacrawler").join(name);
+    std::fs::copy(fixture, root.join("data/xhs").join(name)).unwrap();
+    let out = run(&excel_ctx, &root);
+    assert_notes_summarised(&excel_ctx, &out, name);
+    let from_excel = [summary(&excel_ctx, TITLED), summary(&excel_ctx, UNTITLED)].map(comparable);
+    assert_eq!(from_sqlite, from_excel);
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub fn discover(root: &Path) -> Result<(Vec<PostSource>, Vec<Skipped>), std::io:
     } else if !root.is_dir() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
-            format!("input folder {} does not exist", root.display()),
+            format!("input {} does not exist (give a folder of posts or a MediaCrawler export file)", root.display()),
         ));
     } else if let Some(data) = tree::media_of(root) {
         return Err(std::io::Error::new(
@@ -60,7 +60,7 @@ fn read_given_file(path: &Path, notes: &mut Notes, skipped: &mut Vec<Skipped>) -
     let kind = match mediacrawler::classify_given(path) {
         None => {
             return Err(invalid(format!(
-                "input {} is not a folder of posts nor a MediaCrawler export (.jsonl, .json, .csv, .db)",
+                "input {} is not a folder of posts nor a MediaCrawler export (.jsonl, .json, .csv, .db, .xlsx)",
                 path.display()
             )));
         }
@@ -98,7 +98,7 @@ fn walk_project(
         }
         if path == data {
             walk(&path, posts, notes, skipped)?;
-        } else if !tree::never_walked(&path) {
+        } else if !tree::never_walked(&path) && !tree::is_store_folder(&path) {
             // Walked only to say what is not taken: its posts and notes are dropped.
             let (mut found, mut ignored) = (Vec::new(), Vec::new());
             walk(&path, &mut found, &mut Notes::default(), &mut ignored)?;

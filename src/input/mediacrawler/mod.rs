@@ -5,8 +5,7 @@
 //!   and `..._comments_<date>.<ext>` (comments, not posts);
 //! - SQLite: table `xhs_note` of `database/sqlite_tables.db` (or `schema/` mid-2025), read
 //!   by [`sqlite`];
-//! - Excel: `data/xhs/xhs_<type>_<timestamp>.xlsx`, which is not read: a [`Skipped`] entry
-//!   names the file and says how to export the notes as jsonl.
+//! - Excel: sheet `Contents` of `data/xhs/xhs_<type>_<timestamp>.xlsx`, read by [`xlsx`].
 //!
 //! With media download on, it writes `data/xhs/images/<note_id>/<n>.jpg` and
 //! `data/xhs/videos/`; with the word cloud on, `data/xhs/words/`. A note's images come
@@ -29,6 +28,7 @@
 mod note;
 mod sqlite;
 pub(super) mod tree;
+mod xlsx;
 
 use super::image::is_image_name;
 use super::text::decode;
@@ -53,7 +53,7 @@ pub(super) enum ExportFile {
     Contents(Format),
     /// The SQLite store.
     Store,
-    /// An Excel export (`<platform>_<type>_<timestamp>.xlsx`): not read.
+    /// An Excel export (`xhs_<type>_<timestamp>.xlsx`).
     Excel,
     /// Comment records: not posts.
     Comments,
@@ -169,19 +169,11 @@ impl Notes {
     /// as a whole (its reason is then the last of `skipped`).
     pub(super) fn read(&mut self, path: &Path, kind: ExportFile, skipped: &mut Vec<Skipped>) -> bool {
         match kind {
-            ExportFile::Contents(format) => return self.read_export(path, format, skipped),
-            ExportFile::Store => return self.read_store(path, skipped),
-            ExportFile::Excel => skipped.push(Skipped {
-                path: path.to_path_buf(),
-                reason: "MediaCrawler Excel export: not read; save the notes as jsonl instead \
-                         (SAVE_DATA_OPTION = \"jsonl\" in config/base_config.py, or --save_data_option jsonl) \
-                         and point --input at data/xhs"
-                    .into(),
-                unreadable: true,
-            }),
-            ExportFile::Comments => return true,
+            ExportFile::Contents(format) => self.read_export(path, format, skipped),
+            ExportFile::Store => self.read_store(path, skipped),
+            ExportFile::Excel => self.read_excel(path, skipped),
+            ExportFile::Comments => true,
         }
-        !matches!(kind, ExportFile::Excel)
     }
 
     /// Reads one export file.
@@ -224,11 +216,7 @@ impl Notes {
         let contents = match sqlite::read(path) {
             Ok(c) => c,
             Err(e) => {
-                let reason = match std::error::Error::source(&e) {
-                    Some(cause) => format!("{e}: {cause}"),
-                    None => e.to_string(),
-                };
-                skipped.push(skip(reason, true));
+                skipped.push(skip(with_cause(&e), true));
                 return false;
             }
         };
@@ -242,6 +230,27 @@ impl Notes {
             if let Err(problem) = note.and_then(|note| self.add(path, &bases, note)) {
                 let at = format!("SQLite `xhs_note` row {}", row.rowid);
                 skipped.push(skip(ExportError::Record { at, problem }.to_string(), true));
+            }
+        }
+        true
+    }
+
+    /// Reads the `Contents` sheet of an Excel export.
+    fn read_excel(&mut self, path: &Path, skipped: &mut Vec<Skipped>) -> bool {
+        let skip = |reason: String| Skipped { path: path.to_path_buf(), reason, unreadable: true };
+        let rows = match xlsx::read(path) {
+            Ok(rows) => rows,
+            Err(e) => {
+                skipped.push(skip(with_cause(&e)));
+                return false;
+            }
+        };
+        let bases = export_media_bases(path);
+        for row in rows {
+            let note = Note::from_fields(|k| row.get(k));
+            if let Err(problem) = note.and_then(|note| self.add(path, &bases, note)) {
+                let at = format!("Excel sheet Contents row {}", row.number);
+                skipped.push(skip(ExportError::Record { at, problem }.to_string()));
             }
         }
         true
@@ -391,6 +400,14 @@ fn csv_problem(e: &csv::Error) -> String {
             format!("{len} fields where the header has {expected_len}")
         }
         _ => e.to_string(),
+    }
+}
+
+/// An error and its cause, for a [`Skipped`] reason (which is text, shown as one line).
+fn with_cause(e: &dyn std::error::Error) -> String {
+    match e.source() {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 
@@ -619,7 +636,7 @@ mod tests {
     }
 
     #[test]
-    fn an_export_file_given_directly_and_the_excel_export() {
+    fn an_export_file_given_directly_and_a_broken_excel_export() {
         let dir = tempfile::tempdir().unwrap();
         let jsonl = dir.path().join("my_notes.jsonl");
         write(&jsonl, note_json("j1", "正文") + "\n" + &note_json("j2", "正文二") + "\n");
@@ -636,7 +653,8 @@ mod tests {
         let err = discover(&broken).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}: MediaCrawler JSON export", broken.display())), "{err}");
 
-        // Excel: not read, and said so, naming the file, in the walk and given directly.
+        // A broken Excel export is reported naming the file, in the walk and given directly
+        // (tests/crawler_store.rs reads a real one).
         let xlsx = dir.path().join("data/xhs/xhs_search_20251201_120000.xlsx");
         write(&xlsx, b"PK\x03\x04");
         write(&dir.path().join("data/xhs/images/e1/0.jpg"), b"x");
@@ -644,8 +662,9 @@ mod tests {
         assert!(posts.is_empty());
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(skipped[0].path, xlsx);
-        assert!(skipped[0].unreadable && skipped[0].reason.contains("save the notes as jsonl"), "{skipped:?}");
+        assert!(skipped[0].unreadable, "{skipped:?}");
+        assert!(skipped[0].reason.starts_with("cannot read the MediaCrawler Excel export: "), "{skipped:?}");
         let err = discover(&xlsx).unwrap_err().to_string();
-        assert!(err.contains("xhs_search_20251201_120000.xlsx") && err.contains("jsonl"), "{err}");
+        assert!(err.starts_with(&format!("{}: cannot read the MediaCrawler Excel export", xlsx.display())), "{err}");
     }
 }

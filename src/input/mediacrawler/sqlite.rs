@@ -22,10 +22,10 @@ pub(super) const FOLDERS: [&str; 2] = ["database", "schema"];
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The notes table.
 const TABLE: &str = "xhs_note";
-/// Other platforms' content tables: present in every MediaCrawler store, reported when
-/// they hold rows, never read.
-const OTHER_TABLES: [&str; 7] =
-    ["douyin_aweme", "kuaishou_video", "bilibili_video", "weibo_note", "tieba_note", "zhihu_content", "zhihu_answer"];
+/// Other platforms' content tables (`database/models.py`, `schema/sqlite_tables.sql`):
+/// present in every MediaCrawler store, reported when they hold rows, never read.
+const OTHER_TABLES: [&str; 6] =
+    ["douyin_aweme", "kuaishou_video", "bilibili_video", "weibo_note", "tieba_note", "zhihu_content"];
 
 /// Why the store could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -95,5 +95,47 @@ fn text(v: ValueRef<'_>) -> Option<String> {
         ValueRef::Integer(i) => Some(i.to_string()),
         ValueRef::Real(f) => Some(f.to_string()),
         ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The crawler holds a write transaction open (rows not yet committed) while postmill
+    /// reads: the read sees the committed rows, and the crawler then commits unhindered.
+    #[test]
+    fn reads_beside_a_writing_crawler_without_locking_it_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let crawler = Connection::open(&path).unwrap();
+        crawler
+            .execute_batch(
+                "CREATE TABLE xhs_note (id INTEGER NOT NULL, note_id VARCHAR(255), \"desc\" TEXT, time BIGINT, \
+                 PRIMARY KEY (id));
+                 INSERT INTO xhs_note (note_id, \"desc\", time) VALUES ('a', '一面', 1718000000000);
+                 BEGIN IMMEDIATE;
+                 INSERT INTO xhs_note (note_id, \"desc\", time) VALUES ('b', '二面', 1718000000000);",
+            )
+            .unwrap();
+        let contents = read(&path).unwrap();
+        let ids: Vec<Option<String>> = contents.notes.iter().map(|r| r.get("note_id")).collect();
+        assert_eq!(ids, [Some("a".to_string())]);
+        assert_eq!(contents.notes[0].get("time").as_deref(), Some("1718000000000"));
+        crawler.execute_batch("COMMIT").unwrap();
+        assert_eq!(read(&path).unwrap().notes.len(), 2);
+        // Nothing of ours beside the store.
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(files, [std::ffi::OsString::from(FILE_NAME)]);
+    }
+
+    #[test]
+    fn a_database_without_the_notes_table_is_named_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x INTEGER);").unwrap();
+        assert!(matches!(read(&path), Err(StoreError::NoNotesTable)));
+        std::fs::write(&path, b"not a database, just text").unwrap();
+        assert!(matches!(read(&path), Err(StoreError::Sqlite(_))));
     }
 }

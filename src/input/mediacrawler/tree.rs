@@ -41,6 +41,12 @@ pub(in crate::input) fn never_walked(dir: &Path) -> bool {
     NEVER_WALKED.contains(&name(dir))
 }
 
+/// Whether `dir` is `database/` or `schema/` of a project root: its store is read as
+/// such, and the rest is code.
+pub(in crate::input) fn is_store_folder(dir: &Path) -> bool {
+    sqlite::FOLDERS.contains(&name(dir))
+}
+
 /// Whether `dir` is the crawler's data folder of Xiaohongshu, `data/xhs/`: its
 /// `images/`, `videos/` and `words/` are media even when no export file sits beside them
 /// (a SQLite store keeps the notes elsewhere).
