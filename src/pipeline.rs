@@ -5,10 +5,16 @@
 //! A job's identity is a hash of everything its answer depends on (provider, prompt and
 //! schema versions, text, image bytes, OCR text), so unchanged finished work is reused and
 //! changed input is redone.
+//!
+//! Images are prepared for the provider before any request (`provider::prepare`): converted,
+//! scaled, and each request kept under the provider's size limit; a post whose images would
+//! not fit in one request is read image by image instead. A prepared image keeps the hash
+//! of its original bytes as identity, plus the preparation version.
 
 use crate::config::Mode;
 use crate::input::{self, PostSource};
 use crate::output;
+use crate::provider::prepare::{self, Policy, Prepared};
 use crate::provider::{Answer, ImageInput, OcrText, PostInput, Stage, Task, prompt::PROMPT_VERSION};
 use crate::scheduler::{Dispatcher, JobError};
 use crate::store::{JobState, PostState, Store};
@@ -21,7 +27,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// What a run needs to process posts.
 pub struct Pipeline {
@@ -34,6 +40,11 @@ pub struct Pipeline {
     /// OCR answers of this run by job key: identical images are read once even when two
     /// posts holding them are processed at the same time.
     ocr_cells: Mutex<HashMap<String, Arc<OnceCell<OcrResult>>>>,
+    /// What the provider reads and accepts.
+    policy: Policy,
+    /// Image preparations running at once: one per core, so that decoding a batch of huge
+    /// images neither starves the machine nor holds them all in memory.
+    prep_slots: Arc<Semaphore>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,12 +108,38 @@ const ANSWER_FORMAT: &str = "1/1";
 /// The identity of the OCR job of an image: its bytes, the provider, the answer format.
 /// Shared by every post holding the same bytes.
 pub fn ocr_job_key(provider: &str, revision: Option<&str>, image_sha256: &str) -> String {
+    ocr_job_key_prepared(provider, revision, image_sha256, None)
+}
+
+/// [`ocr_job_key`] of an image whose bytes were prepared (converted, scaled) before sending:
+/// `preparation` is the preparation version, `None` when the original bytes are sent.
+pub fn ocr_job_key_prepared(
+    provider: &str,
+    revision: Option<&str>,
+    image_sha256: &str,
+    preparation: Option<&str>,
+) -> String {
     // `ocr/1`: the key of the first release, kept so that finished reads keep their identity.
     let mut parts: Vec<&[u8]> = vec![provider.as_bytes(), b"ocr/1"];
     if let Some(r) = revision {
         parts.push(r.as_bytes());
     }
+    if let Some(p) = preparation {
+        parts.push(p.as_bytes());
+    }
     format!("ocr:{image_sha256}:{}", hash_parts(&parts))
+}
+
+/// An error and its causes on one line, for a failed image's entry in the summary.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
 }
 
 /// SHA-256 (hex) over a post's title, text and image bytes: what its summary was made from.
@@ -138,6 +175,8 @@ impl Pipeline {
         inline_budget_bytes: u64,
         retry_failed: bool,
     ) -> Pipeline {
+        let policy = Policy::for_provider(dispatcher.provider.name());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pipeline {
             store,
             dispatcher,
@@ -146,7 +185,26 @@ impl Pipeline {
             inline_budget_bytes,
             retry_failed,
             ocr_cells: Mutex::new(HashMap::new()),
+            policy,
+            prep_slots: Arc::new(Semaphore::new(cores)),
         }
+    }
+
+    /// Prepares each image for the provider, off the async workers.
+    async fn prepare_images(&self, images: Vec<ImageInput>) -> Vec<(String, Result<Prepared, String>)> {
+        let jobs = images.into_iter().map(|image| async move {
+            let file = image.file.clone();
+            // The semaphore is never closed.
+            let _slot = self.prep_slots.acquire().await.expect("preparation slots stay open");
+            let policy = self.policy;
+            let result = tokio::task::spawn_blocking(move || prepare::prepare(image, &policy)).await;
+            let result = match result {
+                Ok(r) => r.map_err(|e| chain(&e)),
+                Err(e) => Err(format!("image preparation stopped: {e}")),
+            };
+            (file, result)
+        });
+        futures::future::join_all(jobs).await
     }
 
     fn provider_name(&self) -> &'static str {
@@ -207,6 +265,32 @@ impl Pipeline {
                 }
             }
         }
+        // Prepared for the provider before the post's request is shaped: what will be sent
+        // decides between one request and one per image.
+        let mut preparations: Vec<Option<&'static str>> = Vec::new();
+        let mut prepared_images = Vec::new();
+        for (file, result) in self.prepare_images(images).await {
+            match result {
+                Ok(p) => {
+                    if let Some(change) = &p.change {
+                        tracing::debug!(post = %src.id, "{file}: {change}");
+                    }
+                    preparations.push(p.version());
+                    prepared_images.push(p.image);
+                }
+                Err(e) => {
+                    let error = format!("post {}: {file}: {e}", src.id);
+                    tracing::warn!("{error}");
+                    if let Some(entry) =
+                        entries.iter_mut().find(|en| en.file == file && en.status == ImageStatus::Pending)
+                    {
+                        entry.status = ImageStatus::Failed;
+                        entry.error = Some(error);
+                    }
+                }
+            }
+        }
+        let images = prepared_images;
         // Downloads that failed (crawler notes) are failed images in their place, `<n>` among `<n>.<ext>`.
         if !src.failed_images.is_empty() {
             entries.extend(src.failed_images.iter().map(|(file, error)| ImageEntry {
@@ -227,16 +311,26 @@ impl Pipeline {
         }
         let post = Arc::new(PostInput { post_id: src.id.clone(), title: text.title, text: text.body, images });
         let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
-        let combined = use_combined(
+        let wanted = use_combined(
             self.mode,
             self.dispatcher.provider.supports_combined(),
             image_bytes,
             self.inline_budget_bytes,
         );
-        let result = if combined {
-            self.combined(src, &post, &mut entries).await
+        // Never a request the provider is known to refuse: a post whose images together
+        // pass its size limit is read image by image (each fits alone), then summarised.
+        let text_bytes = (post.title.as_deref().map_or(0, str::len) + post.text.len()) as u64;
+        let fits = self.policy.request_fits(&post.images, text_bytes);
+        if wanted && !fits {
+            tracing::info!(
+                post = %src.id,
+                "its images together pass the provider's request size limit: read one by one, then summarised"
+            );
+        }
+        let result = if wanted && fits {
+            self.combined(src, &post, &preparations, &mut entries).await
         } else {
-            self.split(src, &post, &mut entries).await
+            self.split(src, &post, &preparations, &mut entries).await
         };
         let made = match result {
             Ok(v) => v,
@@ -326,6 +420,7 @@ impl Pipeline {
         &self,
         src: &PostSource,
         post: &Arc<PostInput>,
+        preparations: &[Option<&'static str>],
         entries: &mut [ImageEntry],
     ) -> Result<Made, JobError> {
         let mut parts: Vec<Vec<u8>> = vec![
@@ -335,9 +430,11 @@ impl Pipeline {
             post.text.clone().into_bytes(),
         ];
         parts.extend(self.dispatcher.provider.revision(Stage::Combined).map(String::into_bytes));
-        for img in &post.images {
+        for (img, preparation) in post.images.iter().zip(preparations) {
             parts.push(img.file.clone().into_bytes());
             parts.push(img.sha256.clone().into_bytes());
+            // Only where the bytes sent differ, so that earlier answers keep their identity.
+            parts.extend(preparation.map(|p| p.as_bytes().to_vec()));
         }
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         let key = format!("combined:{}:{}", src.id, hash_parts(&refs));
@@ -365,9 +462,9 @@ impl Pipeline {
         Ok(Made { extract: kept.answer.extract, model: kept.model, at: kept.at, prompt: kept.prompt, job: key })
     }
 
-    async fn ocr(&self, image: &ImageInput, post_id: &str) -> OcrResult {
+    async fn ocr(&self, image: &ImageInput, preparation: Option<&str>, post_id: &str) -> OcrResult {
         let revision = self.dispatcher.provider.revision(Stage::Ocr);
-        let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256);
+        let key = ocr_job_key_prepared(self.provider_name(), revision.as_deref(), &image.sha256, preparation);
         let cell = {
             let mut cells = self.ocr_cells.lock().unwrap_or_else(|p| p.into_inner());
             cells.entry(key.clone()).or_default().clone()
@@ -398,9 +495,13 @@ impl Pipeline {
         &self,
         src: &PostSource,
         post: &Arc<PostInput>,
+        preparations: &[Option<&'static str>],
         entries: &mut [ImageEntry],
     ) -> Result<Made, JobError> {
-        let reads = futures::future::join_all(post.images.iter().map(|img| self.ocr(img, &src.id))).await;
+        let reads = futures::future::join_all(
+            post.images.iter().zip(preparations).map(|(img, preparation)| self.ocr(img, *preparation, &src.id)),
+        )
+        .await;
         if self.dispatcher.shutdown.stopping() {
             return Err(JobError::Interrupted);
         }

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod gemini;
 pub mod local;
 pub mod openai;
+pub mod prepare;
 pub mod prompt;
 pub mod redact;
 
