@@ -55,7 +55,7 @@ pub struct ImageInput {
     pub file: String,
     pub mime: &'static str,
     pub bytes: Arc<Vec<u8>>,
-    /// Hex SHA-256 of `bytes`: identical images are read once.
+    /// Hex SHA-256 of the file's bytes (before any preparation): identical images are read once.
     pub sha256: String,
 }
 
