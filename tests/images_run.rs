@@ -73,7 +73,7 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 /// Dark strokes on white, like a screenshot of text.
 fn text_like(w: u32, h: u32, seed: u32) -> DynamicImage {
     DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
-        if (x / 3 + y / 7 + seed) % 5 == 0 { Rgb([20, 20, 20]) } else { Rgb([250, 250, 250]) }
+        if (x / 3 + y / 7 + seed).is_multiple_of(5) { Rgb([20, 20, 20]) } else { Rgb([250, 250, 250]) }
     }))
 }
 

@@ -14,8 +14,9 @@
 //!     7000×7000 photo down to 3072×3072.
 //!   - OpenAI fits a `detail: high` image into 2048×2048 before it looks at it (then scales
 //!     its short side to 768), so anything over 2048 px is bytes sent for nothing.
-//! - Each image is re-encoded only when it was converted or scaled, or when it alone is too
-//!   large for a request. A JPEG source stays JPEG (quality 90: a PNG of a photo is several
+//! - Each image is re-encoded only when it was converted or scaled, when it alone is too
+//!   large for a request, or when it is a heavy file (over 4 MiB) that re-encoding makes
+//!   less than half as large. A JPEG source stays JPEG (quality 90: a PNG of a photo is several
 //!   times larger and keeps nothing more); a lossless source becomes PNG unless the JPEG is
 //!   less than half its size (a photo saved as PNG).
 //! - An image whose base64 form would not fit in one request is shrunk further until it does.
@@ -40,6 +41,10 @@ pub const GEMINI_REQUEST_LIMIT: u64 = 20 * 1024 * 1024;
 /// Room kept under a provider's limit for what the estimate does not count exactly: the
 /// prompt's fixed text, the response schema, JSON punctuation.
 const REQUEST_MARGIN: u64 = 1024 * 1024;
+
+/// Files above this size are re-encoded when that makes them less than half as large (a
+/// photo saved as PNG, a JPEG at quality 100): fewer bytes to send, more posts in one request.
+const REENCODE_ABOVE: usize = 4 * 1024 * 1024;
 
 /// The most bytes an image is decoded into; beyond is a decompression bomb, not a post.
 const DECODE_ALLOC_LIMIT: u64 = 1024 * 1024 * 1024;
@@ -165,7 +170,8 @@ pub fn prepare(image: ImageInput, policy: &Policy) -> Result<Prepared, PrepareEr
     let (w, h) = reader(&image.bytes)?.into_dimensions().map_err(PrepareError::Decode)?;
     let (tw, th) = fit(w, h, policy.max_side, policy.max_pixels);
     let small_enough = base64_len(image.bytes.len() as u64) <= policy.image_limit();
-    if accepted && (tw, th) == (w, h) && small_enough {
+    let as_is = accepted && (tw, th) == (w, h) && small_enough;
+    if as_is && image.bytes.len() <= REENCODE_ABOVE {
         return Ok(Prepared { image, change: None });
     }
 
@@ -181,6 +187,13 @@ pub fn prepare(image: ImageInput, policy: &Policy) -> Result<Prepared, PrepareEr
         changes.push(format!("scaled {w}×{h} → {tw}×{th}"));
     }
     let (mut bytes, mut mime) = encode(&decoded, photo)?;
+    if as_is {
+        // A heavy file the provider would take as it is: re-encoded only when that pays.
+        if bytes.len() * 2 > image.bytes.len() {
+            return Ok(Prepared { image, change: None });
+        }
+        changes.push(format!("re-encoded from {} bytes", image.bytes.len()));
+    }
     // Still too large for a request of its own: smaller, as JPEG, until it fits.
     let mut shrinks = 0;
     while base64_len(bytes.len() as u64) > policy.image_limit() {
@@ -294,7 +307,7 @@ mod tests {
     /// Black strokes on white, like a screenshot of text.
     fn text_like(w: u32, h: u32) -> DynamicImage {
         DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
-            if (x / 3 + y / 7) % 5 == 0 { Rgb([0, 0, 0]) } else { Rgb([255, 255, 255]) }
+            if (x / 3 + y / 7).is_multiple_of(5) { Rgb([0, 0, 0]) } else { Rgb([255, 255, 255]) }
         }))
     }
 
@@ -376,6 +389,29 @@ mod tests {
         // OpenAI looks at no more than 2048 px.
         let p = prepare(input("big.jpg", bytes), &Policy::OPENAI).unwrap();
         assert_eq!(dims(&p.image.bytes), (2048, 136));
+    }
+
+    #[test]
+    fn heavy_files_are_re_encoded_only_when_much_smaller() {
+        // A photo saved as PNG: smooth shades with grain, which PNG keeps bit for bit.
+        let mut rng = fastrand::Rng::with_seed(3);
+        let photo = DynamicImage::ImageRgb8(RgbImage::from_fn(2000, 1500, |x, y| {
+            let g = ((x + y) / 14) as u8;
+            Rgb([g.wrapping_add(rng.u8(..24)), g.wrapping_add(rng.u8(..24)), (x / 8) as u8])
+        }));
+        let png = encoded(&photo, ImageFormat::Png);
+        assert!(png.len() > REENCODE_ABOVE, "{}", png.len());
+        let p = prepare(input("photo.png", png.clone()), &Policy::GEMINI).unwrap();
+        assert_eq!(p.image.mime, "image/jpeg");
+        assert!(p.image.bytes.len() * 2 <= png.len());
+        assert_eq!(dims(&p.image.bytes), (2000, 1500));
+        assert!(p.change.as_deref().unwrap().contains("re-encoded from"));
+        // Noise gains too little from JPEG: sent as read.
+        let noisy = encoded(&noise(1300, 1300), ImageFormat::Png);
+        assert!(noisy.len() > REENCODE_ABOVE, "{}", noisy.len());
+        let p = prepare(input("noise.png", noisy.clone()), &Policy::GEMINI).unwrap();
+        assert!(p.change.is_none(), "{:?}", p.change);
+        assert_eq!(*p.image.bytes, noisy);
     }
 
     #[test]
