@@ -267,8 +267,9 @@ fn encode(img: &DynamicImage, photo: bool) -> Result<(Vec<u8>, &'static str), Pr
     }
     let mut png = Vec::new();
     img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png).map_err(PrepareError::Encode)?;
-    // Small PNGs are not worth a second encoding.
-    if png.len() > 1024 * 1024 {
+    // A screenshot's PNG is rarely this heavy, and text stays sharper in PNG: only a heavy
+    // PNG (a photo, most likely) is worth a JPEG attempt.
+    if png.len() > REENCODE_ABOVE {
         let jpeg = encode_jpeg(img)?;
         if jpeg.len() * 2 < png.len() {
             return Ok((jpeg, "image/jpeg"));
