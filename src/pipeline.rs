@@ -10,11 +10,17 @@
 //! lost *adopts* finished outputs whose inputs still match ([`adopt`]) instead of paying for
 //! them again. A failure to write the store or an output is not the post's: it goes to the
 //! run's [`Halt`], which stops new requests (exit 74).
+//!
+//! Images are prepared for the provider before any request ([`prepare`]): converted,
+//! scaled, and each request kept under the provider's size limit; a post whose images would
+//! not fit in one request is read image by image instead. A prepared image keeps the hash
+//! of its original bytes as identity, plus the preparation version.
 
 use crate::config::Mode;
 use crate::halt::Halt;
 use crate::input::{self, PostSource};
 use crate::output;
+use crate::provider::prepare::{self, Policy};
 use crate::provider::{Answer, ImageInput, OcrText, PostInput, Provider, Stage, Task, prompt::PROMPT_VERSION};
 use crate::scheduler::{Dispatcher, JobError};
 use crate::store::{JobState, PostState, Store, StoreError};
@@ -28,7 +34,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// What a run needs to process posts.
 pub struct Pipeline {
@@ -39,6 +45,11 @@ pub struct Pipeline {
     pub inline_budget_bytes: u64,
     pub retry_failed: bool,
     halt: Arc<Halt>,
+    /// What the provider reads and accepts.
+    policy: Policy,
+    /// Image preparations running at once: one per core, so that decoding a batch of huge
+    /// images neither starves the machine nor holds them all in memory.
+    prep_slots: Arc<Semaphore>,
     /// OCR answers of this run by job key: identical images are read once even when two
     /// posts holding them are processed at the same time.
     ocr_cells: Mutex<HashMap<String, Arc<OnceCell<OcrResult>>>>,
@@ -126,11 +137,15 @@ const ANSWER_FORMAT: &str = "1/1";
 
 /// The identity of the OCR job of an image: its bytes, the provider, the answer format.
 /// Shared by every post holding the same bytes.
-pub fn ocr_job_key(provider: &str, revision: Option<&str>, image_sha256: &str) -> String {
+/// `prepared` is the image's preparation version when the bytes sent are not the file's.
+pub fn ocr_job_key(provider: &str, revision: Option<&str>, image_sha256: &str, prepared: Option<&str>) -> String {
     // `ocr/1`: the key of the first release, kept so that finished reads keep their identity.
     let mut parts: Vec<&[u8]> = vec![provider.as_bytes(), b"ocr/1"];
     if let Some(r) = revision {
         parts.push(r.as_bytes());
+    }
+    if let Some(p) = prepared {
+        parts.push(p.as_bytes());
     }
     format!("ocr:{image_sha256}:{}", hash_parts(&parts))
 }
@@ -162,6 +177,8 @@ pub(crate) fn combined_key(provider: &dyn Provider, post: &PostInput) -> String 
     for img in &post.images {
         parts.push(img.file.clone().into_bytes());
         parts.push(img.sha256.clone().into_bytes());
+        // Only where the bytes sent differ, so that earlier answers keep their identity.
+        parts.extend(img.prepared.map(|p| p.as_bytes().to_vec()));
     }
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
     format!("combined:{}:{}", post.post_id, hash_parts(&refs))
@@ -222,6 +239,29 @@ pub(crate) fn load(src: &PostSource) -> Result<(PostInput, Vec<ImageEntry>), Str
     Ok((PostInput { post_id: src.id.clone(), title: text.title, text: text.body, images }, entries))
 }
 
+/// Whether a post (its images prepared) goes as one combined request, as the mode and the
+/// provider allow, and as the provider's request size limit allows: never a request it is
+/// known to refuse (a post whose images together pass it is read image by image instead).
+fn goes_combined(
+    mode: Mode,
+    provider: &dyn Provider,
+    policy: &Policy,
+    inline_budget_bytes: u64,
+    post: &PostInput,
+) -> bool {
+    let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
+    let wanted = use_combined(mode, provider.supports_combined(), image_bytes, inline_budget_bytes);
+    let text_bytes = (post.title.as_deref().map_or(0, str::len) + post.text.len()) as u64;
+    let fits = policy.request_fits(&post.images, text_bytes);
+    if wanted && !fits {
+        tracing::info!(
+            post = %post.post_id,
+            "its images together pass the provider's request size limit: read one by one, then summarised"
+        );
+    }
+    wanted && fits
+}
+
 /// What [`adopt`] found for a post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adopted {
@@ -251,7 +291,10 @@ pub fn adopt(
     };
     let Some(prov) = &summary.provenance else { return Ok(Adopted::Nothing) };
     let signature = input::signature(src);
-    let Ok((post, _)) = load(src) else { return Ok(Adopted::Nothing) };
+    let Ok((mut post, _)) = load(src) else { return Ok(Adopted::Nothing) };
+    // Keyed as a run keys them: on the images as prepared for this provider.
+    let policy = Policy::for_provider(provider.name());
+    post.images = post.images.into_iter().filter_map(|i| prepare::prepare(i, &policy).ok().map(|p| p.image)).collect();
     if prov.inputs_sha256 != inputs_sha256(&post) || summary.post_id != src.id {
         return Ok(Adopted::Nothing);
     }
@@ -267,8 +310,7 @@ pub fn adopt(
     let read = |file: &str| {
         summary.images.iter().find(|e| e.file == file && e.status == ImageStatus::Ok).and_then(|e| e.text.clone())
     };
-    let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
-    let adopted = if use_combined(mode, provider.supports_combined(), image_bytes, inline_budget_bytes) {
+    let adopted = if goes_combined(mode, provider, &policy, inline_budget_bytes, &post) {
         let key = combined_key(provider, &post);
         if key != prov.job {
             return Ok(Adopted::Nothing);
@@ -290,7 +332,7 @@ pub fn adopt(
             if let Some(t) = &text {
                 let kept =
                     Kept { at: at.clone(), model: model.clone(), prompt: prov.prompt_version, answer: t.clone() };
-                let key = ocr_job_key(provider.name(), revision.as_deref(), &img.sha256);
+                let key = ocr_job_key(provider.name(), revision.as_deref(), &img.sha256, img.prepared);
                 keep(&key, Stage::Ocr, serde_json::to_string(&kept).expect("answer serialises"))?;
             }
             ocr_texts.push(OcrText { file: img.file.clone(), text });
@@ -328,6 +370,8 @@ impl Pipeline {
         retry_failed: bool,
         halt: Arc<Halt>,
     ) -> Pipeline {
+        let policy = Policy::for_provider(dispatcher.provider.name());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pipeline {
             store,
             dispatcher,
@@ -336,8 +380,55 @@ impl Pipeline {
             inline_budget_bytes,
             retry_failed,
             halt,
+            policy,
+            prep_slots: Arc::new(Semaphore::new(cores)),
             ocr_cells: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Prepares a post's images for the provider, off the async workers. An image that
+    /// cannot be prepared is a failed image of the post (named with post and file); the
+    /// post goes on without it.
+    async fn prepare_images(
+        &self,
+        src: &PostSource,
+        images: Vec<ImageInput>,
+        entries: &mut [ImageEntry],
+    ) -> Vec<ImageInput> {
+        let jobs = images.into_iter().map(|image| async move {
+            let file = image.file.clone();
+            // The semaphore is never closed.
+            let _slot = self.prep_slots.acquire().await.expect("preparation slots stay open");
+            let policy = self.policy;
+            let result = tokio::task::spawn_blocking(move || prepare::prepare(image, &policy)).await;
+            let result = match result {
+                Ok(r) => r.map_err(|e| crate::error::chain(&e)),
+                Err(e) => Err(format!("image preparation stopped: {e}")),
+            };
+            (file, result)
+        });
+        let mut prepared = Vec::new();
+        for (file, result) in futures::future::join_all(jobs).await {
+            match result {
+                Ok(p) => {
+                    if let Some(change) = &p.change {
+                        tracing::debug!(post = %src.id, "{file}: {change}");
+                    }
+                    prepared.push(p.image);
+                }
+                Err(e) => {
+                    let error = format!("post {}: {file}: {e}", src.id);
+                    tracing::warn!("{error}");
+                    if let Some(entry) =
+                        entries.iter_mut().find(|en| en.file == file && en.status == ImageStatus::Pending)
+                    {
+                        entry.status = ImageStatus::Failed;
+                        entry.error = Some(error);
+                    }
+                }
+            }
+        }
+        prepared
     }
 
     fn provider_name(&self) -> &'static str {
@@ -377,10 +468,14 @@ impl Pipeline {
         if self.dispatcher.shutdown.stopping() {
             return PostOutcome::Interrupted;
         }
-        let (post, mut entries) = match load(src) {
+        let (mut post, mut entries) = match load(src) {
             Ok(loaded) => loaded,
             Err(e) => return PostOutcome::Failed(e),
         };
+        // Prepared for the provider before the post's request is shaped: what will be sent
+        // decides between one request and one per image.
+        let images = std::mem::take(&mut post.images);
+        post.images = self.prepare_images(src, images, &mut entries).await;
         if post.text.trim().is_empty() && post.title.is_none() && post.images.is_empty() {
             let why = if src.images.is_empty() && src.failed_images.is_empty() {
                 "its text is empty"
@@ -390,14 +485,7 @@ impl Pipeline {
             return PostOutcome::Failed(format!("post {}: {why}", src.id));
         }
         let post = Arc::new(post);
-        let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
-        let combined = use_combined(
-            self.mode,
-            self.dispatcher.provider.supports_combined(),
-            image_bytes,
-            self.inline_budget_bytes,
-        );
-        let result = if combined {
+        let result = if self.goes_combined(&post) {
             self.combined(src, &post, &mut entries).await
         } else {
             self.split(src, &post, &mut entries).await
@@ -438,16 +526,17 @@ impl Pipeline {
         }
     }
 
-    /// Whether a post goes as one combined request, as the mode and the provider allow.
+    /// Whether a post goes as one combined request, as the mode and the provider allow,
+    /// and as the provider's request size limit allows: never a request it is known to
+    /// refuse (a post whose images together pass it is read image by image, then summarised).
     pub(crate) fn goes_combined(&self, post: &PostInput) -> bool {
-        let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
-        use_combined(self.mode, self.dispatcher.provider.supports_combined(), image_bytes, self.inline_budget_bytes)
+        goes_combined(self.mode, self.dispatcher.provider.as_ref(), &self.policy, self.inline_budget_bytes, post)
     }
 
     /// The text an earlier OCR job read from `image`, when that job is done.
     pub(crate) fn read_before(&self, image: &ImageInput) -> Option<String> {
         let revision = self.dispatcher.provider.revision(Stage::Ocr);
-        let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256);
+        let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256, image.prepared);
         let job = self.store.job(&key).ok().flatten().filter(|j| j.state == JobState::Done)?;
         let kept: Kept<String> = serde_json::from_str(job.result.as_deref()?).ok()?;
         Some(kept.answer)
@@ -550,7 +639,7 @@ impl Pipeline {
 
     async fn ocr(&self, image: &ImageInput, post_id: &str) -> OcrResult {
         let revision = self.dispatcher.provider.revision(Stage::Ocr);
-        let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256);
+        let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256, image.prepared);
         let cell = {
             let mut cells = self.ocr_cells.lock().unwrap_or_else(|p| p.into_inner());
             cells.entry(key.clone()).or_default().clone()

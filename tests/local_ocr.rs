@@ -22,7 +22,7 @@ fn provider(program: &str) -> LocalProvider {
 
 fn image(file: &str, bytes: Vec<u8>) -> ImageInput {
     let mime = postmill::input::image::sniff_mime(&bytes).unwrap_or("application/octet-stream");
-    ImageInput { file: file.into(), mime, bytes: Arc::new(bytes), sha256: String::new() }
+    ImageInput { file: file.into(), mime, bytes: Arc::new(bytes), sha256: String::new(), prepared: None }
 }
 
 async fn ocr(p: &LocalProvider, img: ImageInput) -> Result<String, postmill::provider::CallError> {

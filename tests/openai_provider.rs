@@ -30,7 +30,7 @@ fn png(shade: u8) -> Vec<u8> {
 fn image_input(file: &str, shade: u8) -> ImageInput {
     let bytes = png(shade);
     let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    ImageInput { file: file.into(), mime: "image/png", bytes: Arc::new(bytes), sha256 }
+    ImageInput { file: file.into(), mime: "image/png", bytes: Arc::new(bytes), sha256, prepared: None }
 }
 
 fn post(images: Vec<ImageInput>) -> Arc<PostInput> {

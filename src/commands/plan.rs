@@ -106,7 +106,7 @@ pub fn plan(cfg: &Config, input: &Path, output: &Path, json: bool) -> Result<Exi
     let already_read = |sha: &str| {
         store
             .as_ref()
-            .and_then(|s| s.job(&pipeline::ocr_job_key(provider, revision.as_deref(), sha)).ok().flatten())
+            .and_then(|s| s.job(&pipeline::ocr_job_key(provider, revision.as_deref(), sha, None)).ok().flatten())
             .is_some_and(|job| job.state == crate::store::JobState::Done)
     };
     let counts = count_requests(&pending, cfg.mode, cfg.inline_budget_bytes, combined_ok, &already_read);

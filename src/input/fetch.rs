@@ -33,8 +33,17 @@ const BROWSER_USER_AGENT: &str =
 const REFERER: &str = "https://www.xiaohongshu.com/";
 
 /// The file extension of each MIME type `sniff_mime` knows.
-const EXTENSIONS: [(&str, &str); 4] =
-    [("image/jpeg", "jpg"), ("image/png", "png"), ("image/webp", "webp"), ("image/gif", "gif")];
+const EXTENSIONS: [(&str, &str); 9] = [
+    ("image/jpeg", "jpg"),
+    ("image/png", "png"),
+    ("image/webp", "webp"),
+    ("image/gif", "gif"),
+    ("image/bmp", "bmp"),
+    ("image/tiff", "tiff"),
+    ("image/heic", "heic"),
+    ("image/heif", "heif"),
+    ("image/avif", "avif"),
+];
 
 /// An image URL of a post that could not be downloaded.
 #[derive(Debug, thiserror::Error)]

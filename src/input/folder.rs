@@ -257,11 +257,11 @@ pub fn load_image(post: &PostSource, path: &Path) -> Result<ImageInput, InputErr
     let mime = sniff_mime(&bytes).ok_or_else(|| InputError::Invalid {
         post: post.id.clone(),
         path: path.to_path_buf(),
-        reason: "not a JPEG, PNG, WebP or GIF image (by its content)".into(),
+        reason: "not a JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF or AVIF image (by its content)".into(),
     })?;
     let sha256 = hex(&Sha256::digest(&bytes));
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(ImageInput { file, mime, bytes: Arc::new(bytes), sha256 })
+    Ok(ImageInput { file, mime, bytes: Arc::new(bytes), sha256, prepared: None })
 }
 
 /// A cheap fingerprint of a post's files (names, sizes, modification times): when it is

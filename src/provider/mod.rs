@@ -11,6 +11,7 @@ pub mod gemini;
 pub mod local;
 pub mod network;
 pub mod openai;
+pub mod prepare;
 pub mod prompt;
 pub mod redact;
 pub mod values;
@@ -61,8 +62,12 @@ pub struct ImageInput {
     pub file: String,
     pub mime: &'static str,
     pub bytes: Arc<Vec<u8>>,
-    /// Hex SHA-256 of `bytes`: identical images are read once.
+    /// Hex SHA-256 of the file's bytes (before any preparation): identical images are read once.
     pub sha256: String,
+    /// The preparation version when `bytes` are not the file's (converted or scaled for the
+    /// provider): part of the image's job identity, so a change in how images are prepared
+    /// redoes them while images sent as read keep their identity.
+    pub prepared: Option<&'static str>,
 }
 
 /// A post's content, as providers see it.

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use answer::ImagePart;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State as AxumState};
+use axum::extract::{DefaultBodyLimit, Path, Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,6 +47,10 @@ const TOKENS_PER_IMAGE: u64 = 258;
 /// Thoughts a thinking model spends when its budget is not capped lower.
 const DEFAULT_THOUGHTS: u64 = 120;
 const PACIFIC: &str = "America/Los_Angeles";
+/// The real API refuses a request body over this ("Request payload size exceeds the limit").
+pub const REQUEST_LIMIT: usize = 20 * 1024 * 1024;
+/// The image types the real API reads inline.
+const READABLE_MIME: [&str; 5] = ["image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"];
 
 /// Whether a configured key works, and if not, which real refusal it gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,6 +344,10 @@ pub struct LoggedRequest {
     /// `responseMimeType`, and whether a response schema came with it.
     pub response_mime_type: Option<String>,
     pub has_schema: bool,
+    /// The size of the request body.
+    pub body_bytes: usize,
+    /// The `mimeType` of each inline image.
+    pub image_mimes: Vec<String>,
     /// The quota a 429 named, if any.
     pub quota_id: Option<String>,
     pub fault: Option<Fault>,
@@ -420,6 +428,8 @@ impl FakeGemini {
         let app = Router::new()
             .route("/v1beta/models", get(list_models))
             .route("/v1beta/models/{model_action}", post(generate_content))
+            // Past axum's 2 MB default, so that the 20 MiB rule above is the one that answers.
+            .layer(DefaultBodyLimit::max(4 * REQUEST_LIMIT))
             .with_state(state.clone());
         let (addr, task) = harness::serve(port, app, "fake Gemini server").await;
         FakeGemini { addr, state, task }
@@ -558,6 +568,8 @@ impl ServerState {
             texts: Vec::new(),
             response_mime_type: None,
             has_schema: false,
+            body_bytes: 0,
+            image_mimes: Vec::new(),
             quota_id: None,
             fault: None,
             thinking_config: None,
@@ -637,7 +649,12 @@ impl ServerState {
         let (model, action) = model_action.split_once(':').unwrap_or((model_action, ""));
         log.model = Some(model.to_string());
         let mut delay = self.config.latency;
-        let reply = self.decide(model, action, caller, body, &mut log, &mut delay);
+        log.body_bytes = body.len();
+        let reply = if body.len() > REQUEST_LIMIT {
+            Err(fixture_reply(400, "400-payload-too-large.json"))
+        } else {
+            self.decide(model, action, caller, body, &mut log, &mut delay)
+        };
         let reply = reply.unwrap_or_else(|refusal| refusal);
         log.status = reply_status(&reply);
         self.log.push(log);
@@ -668,7 +685,11 @@ impl ServerState {
             log.thinking_config = field(&config, "thinkingConfig").cloned();
             log.max_output_tokens = field(&config, "maxOutputTokens").and_then(Value::as_u64);
         }
-        let request = GenerateRequest::parse(body, &spec)?;
+        let request = GenerateRequest::parse(body, &spec).inspect_err(|_| {
+            // What was sent, even when refused: a test asserts no unreadable type went out.
+            log.image_mimes = sent_mimes(body);
+        })?;
+        log.image_mimes = request.mimes.clone();
         log.prompt_tokens = request.prompt_tokens();
         log.images = request.images.len();
         log.texts = request.texts.clone();
@@ -838,6 +859,8 @@ fn connection_cut(full: Vec<u8>) -> Response {
 struct GenerateRequest {
     texts: Vec<String>,
     images: Vec<ImagePart>,
+    /// The `mimeType` of each image.
+    mimes: Vec<String>,
     chars: usize,
     response_mime_type: Option<String>,
     schema: Option<Value>,
@@ -926,6 +949,7 @@ impl GenerateRequest {
         let mut request = GenerateRequest {
             texts: Vec::new(),
             images: Vec::new(),
+            mimes: Vec::new(),
             chars: 0,
             response_mime_type: field(&config, "responseMimeType").and_then(Value::as_str).map(str::to_string),
             schema: None,
@@ -983,6 +1007,9 @@ impl GenerateRequest {
                 self.texts.push(text.to_string());
                 last_text = Some(text.to_string());
             } else if let Some(inline) = field(part, "inlineData") {
+                let mime = field(inline, "mimeType").and_then(Value::as_str).unwrap_or_default();
+                unreadable_mime(mime, &format!("{at}.parts[{j}]"))?;
+                self.mimes.push(mime.to_string());
                 let data = field(inline, "data").and_then(Value::as_str).unwrap_or_default();
                 let bytes = BASE64.decode(data).map_err(|_| {
                     invalid(&format!(
@@ -1130,9 +1157,37 @@ fn fixture(name: &str) -> Value {
         "500-internal.json" => include_str!("../fixtures/gemini/500-internal.json"),
         "503-overloaded.json" => include_str!("../fixtures/gemini/503-overloaded.json"),
         "blocked-prompt.json" => include_str!("../fixtures/gemini/blocked-prompt.json"),
+        "400-unsupported-mime-gif.json" => include_str!("../fixtures/gemini/400-unsupported-mime-gif.json"),
+        "400-mime-type-must-be.json" => include_str!("../fixtures/gemini/400-mime-type-must-be.json"),
+        "400-payload-too-large.json" => include_str!("../fixtures/gemini/400-payload-too-large.json"),
         other => panic!("no fixture {other}"),
     };
     serde_json::from_str(text).expect("fixtures are valid JSON")
+}
+
+/// The real refusal of an inline image type Gemini does not read.
+fn unreadable_mime(mime: &str, at: &str) -> Result<(), Reply> {
+    if READABLE_MIME.contains(&mime) {
+        return Ok(());
+    }
+    if mime == "image/gif" {
+        return Err(fixture_reply(400, "400-unsupported-mime-gif.json"));
+    }
+    let mut body = fixture("400-mime-type-must-be.json");
+    let message = body["error"]["message"].as_str().unwrap_or_default().replace("contents[0].parts[1]", at);
+    body["error"]["message"] = Value::String(message);
+    Err(Reply::Json(StatusCode::BAD_REQUEST, body))
+}
+
+/// The `mimeType` of every inline image of a request body, however malformed the rest.
+fn sent_mimes(body: &[u8]) -> Vec<String> {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else { return Vec::new() };
+    let contents = field(&body, "contents").and_then(Value::as_array).cloned().unwrap_or_default();
+    contents
+        .iter()
+        .flat_map(|c| field(c, "parts").and_then(Value::as_array).cloned().unwrap_or_default())
+        .filter_map(|p| Some(field(field(&p, "inlineData")?, "mimeType")?.as_str()?.to_string()))
+        .collect()
 }
 
 fn fixture_reply(status: u16, name: &str) -> Reply {

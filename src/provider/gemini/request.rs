@@ -115,6 +115,7 @@ mod tests {
             mime: "image/png",
             bytes: Arc::new(vec![1, 2, 3]),
             sha256: "x".into(),
+            prepared: None,
         };
         let post =
             Arc::new(PostInput { post_id: "p".into(), title: Some("t".into()), text: "b".into(), images: vec![image] });

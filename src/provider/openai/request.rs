@@ -122,7 +122,13 @@ mod tests {
     use std::sync::Arc;
 
     fn image(file: &str) -> ImageInput {
-        ImageInput { file: file.into(), mime: "image/png", bytes: Arc::new(vec![1, 2, 3]), sha256: "00".into() }
+        ImageInput {
+            file: file.into(),
+            mime: "image/png",
+            bytes: Arc::new(vec![1, 2, 3]),
+            sha256: "00".into(),
+            prepared: None,
+        }
     }
 
     fn post(images: Vec<ImageInput>) -> Arc<PostInput> {
