@@ -62,7 +62,7 @@ pub fn remove_stale_temps(output: &Path) -> usize {
 /// Writes `bytes` to `path` atomically; a file already holding exactly these bytes is left
 /// alone, so rerunning over finished work touches nothing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> {
-    let err = |error| OutputError { path: path.to_path_buf(), error };
+    let err = |error| OutputError { path: path.to_path_buf(), error: plain(error) };
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
@@ -99,6 +99,19 @@ fn clean_strings(v: &mut serde_json::Value) {
         serde_json::Value::Object(map) => map.values_mut().for_each(clean_strings),
         _ => {}
     }
+}
+
+/// The OS error itself: tempfile wraps its errors with the temp file's path, which names a
+/// file the user never sees (the message names the real one).
+fn plain(e: std::io::Error) -> std::io::Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if let Some(code) = c.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) {
+            return std::io::Error::from_raw_os_error(code);
+        }
+        cause = c.source();
+    }
+    e
 }
 
 /// Where a post's files go.
