@@ -35,6 +35,9 @@ pub enum CliError {
     /// A file postmill keeps could not be written.
     #[error(transparent)]
     Write(#[from] crate::output::OutputError),
+    /// The usage ledger could not be opened or written.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
     /// A run stopped by a write failure, already reported when it happened.
     #[error("stopped: {0}")]
     Stopped(String),
@@ -48,7 +51,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => Exit::Usage,
             CliError::Store(StoreError::Busy(_) | StoreError::Missing(_) | StoreError::TooNew { .. }) => Exit::Usage,
-            CliError::Store(_) | CliError::Write(_) | CliError::Stopped(_) => Exit::Io,
+            CliError::Store(_) | CliError::Write(_) | CliError::Ledger(_) | CliError::Stopped(_) => Exit::Io,
             CliError::Other(_) => Exit::SomeFailed,
         }
     }

@@ -204,6 +204,62 @@ mod tests {
         assert_eq!(left, [".tmp-abc", ".tmp-notes.md", "ocr", "summary.json", "tmp-abcdef"]);
     }
 
+    /// Every string field of a summary, model answer and post alike, made hostile.
+    fn hostile_summary() -> Summary {
+        use crate::summary::*;
+        let h = "<script>alert(1)</script>\n# Injected\n| a | b |\n- item\n<img src=x onerror=alert(1)>\u{1b}[31m\u{0}\u{7}\u{202e}x";
+        let s = || h.to_string();
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            post_id: s(),
+            title: Some(s()),
+            source: Source { path: s(), url: Some(s()), published_at: Some(s()) },
+            extract: Extract {
+                company: Some(s()),
+                position: Some(s()),
+                rounds: vec![Round {
+                    name: s(),
+                    questions: vec![Question { category: Category::Fundamentals, text: s(), topics: vec![s()] }],
+                }],
+                coding_problems: vec![CodingProblem { text: s(), leetcode: Some(1) }],
+                topics: vec![s()],
+                key_experiences: vec![s()],
+                tips: vec![s()],
+                advice: vec![s()],
+                overview: s(),
+            },
+            images: vec![
+                ImageEntry { file: "1.png".into(), status: ImageStatus::Ok, text: Some(s()), error: None },
+                ImageEntry { file: s(), status: ImageStatus::Failed, text: None, error: Some(s()) },
+            ],
+            produced_by: ProducedBy { provider: s(), model: s(), at: s() },
+            provenance: None,
+        }
+    }
+
+    #[test]
+    fn hostile_text_in_every_field_reaches_no_file_raw() {
+        let dir = tempfile::tempdir().unwrap();
+        write_post(dir.path(), "p", &hostile_summary()).unwrap();
+        let post = dir.path().join("p");
+        let files = [post.join("summary.md"), post.join("summary.json"), post.join("ocr/1.txt")];
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(!text.chars().any(sanitize::is_unsafe), "{}: control or bidi characters", f.display());
+        }
+        let md = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(!md.contains('<') || md.matches('<').count() == md.matches("<http").count(), "{md}");
+        for line in md.lines() {
+            assert!(!line.starts_with("# Injected") && !line.starts_with("| a") && !line.starts_with("- item"), "{md}");
+        }
+        // Every item stays on its one line: title, company, position, post, URL, topics, the
+        // overview's own line, round, question, coding problem, 3 lists, failed image, footer.
+        assert_eq!(md.lines().filter(|l| l.contains("Injected")).count(), 15, "{md}");
+        // JSON keeps the text (minus control characters) as data for programs.
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&files[1]).unwrap()).unwrap();
+        assert!(json["title"].as_str().unwrap().starts_with("<script>"));
+    }
+
     #[test]
     fn ocr_names_avoid_collisions() {
         assert_eq!(ocr_names(&["image_1.jpg", "a.jpg", "a.png"]), ["image_1.txt", "a.jpg.txt", "a.png.txt"]);
