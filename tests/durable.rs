@@ -103,6 +103,7 @@ async fn kill_9_ten_times_then_a_final_run_ledger_equals_server() {
     let seen = s.requests().len();
     assert!(seen <= attempts && attempts <= seen + unknown, "ledger {attempts} ({unknown} unknown), server {seen}");
     assert!(unknown <= 10 * 2, "at most the requests in flight at each kill: {unknown}");
+    eprintln!("FIGURES kill -9 x10: ledger {attempts} attempts ({unknown} unknown), server saw {seen} requests");
     // The usage log says the same.
     let log = ctx.outputs().join(".postmill/usage.jsonl");
     let from_log = audit_json(&ctx, &[log.to_str().unwrap()]);
@@ -350,4 +351,37 @@ async fn models_without_a_key_says_the_route_is_offline_in_a_table() {
     assert!(text.contains("no API key found") && text.contains("offline"), "{text}");
     assert!(!text.contains("Some(") && !text.contains("[(\""), "no debug dump: {text}");
     assert!(text.lines().any(|l| l.starts_with("stage") && l.contains("model")), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_output_folder_can_be_inspected() {
+    let s = server(0).await;
+    let ctx = context(&s);
+    ctx.post("a", Some("一面：自我介绍"), &[]);
+    assert_eq!(code(&ctx.run(&["run", "--no-progress"])), 0);
+    // A read-only view of the output folder (root ignores permission bits; a read-only
+    // mount binds everyone).
+    let view = ctx.root().join("ro-view");
+    std::fs::create_dir_all(&view).unwrap();
+    let bind = |args: &[&str]| std::process::Command::new("mount").args(args).status().is_ok_and(|s| s.success());
+    let outputs = ctx.outputs();
+    if !bind(&["--bind", outputs.to_str().unwrap(), view.to_str().unwrap()]) {
+        eprintln!("SKIPPED: bind mounts are not permitted here (needs root / CAP_SYS_ADMIN)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(view.clone());
+    assert!(bind(&["-o", "remount,ro,bind", view.to_str().unwrap()]), "remount read-only");
+    assert!(std::fs::write(view.join("probe"), b"x").is_err(), "the view is read-only");
+    for args in [&["status", "--json"][..], &["audit"], &["plan"]] {
+        let mut args = args.to_vec();
+        args.extend(["--output", view.to_str().unwrap()]);
+        let out = ctx.run(&args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    }
 }
