@@ -76,7 +76,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> {
         .permissions(mode)
         .tempfile_in(dir)
         .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
+    // Through the file itself: the temp file's own `Write` adds its path to every error.
+    tmp.as_file_mut().write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     // The rename itself is durable only once the folder's entry is.
@@ -101,17 +102,16 @@ fn clean_strings(v: &mut serde_json::Value) {
     }
 }
 
-/// The OS error itself: tempfile wraps its errors with the temp file's path, which names a
-/// file the user never sees (the message names the real one).
+/// The OS error itself: tempfile wraps the errors of creating a temp file with the temp
+/// file's path, a name the user never sees (the message names the real file).
 fn plain(e: std::io::Error) -> std::io::Error {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(c) = cause {
-        if let Some(code) = c.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) {
-            return std::io::Error::from_raw_os_error(code);
+    match e.get_ref().map(ToString::to_string) {
+        Some(text) if text.contains(" at path ") => {
+            let cause = text.split(" at path ").next().unwrap_or_default().to_string();
+            std::io::Error::new(e.kind(), cause)
         }
-        cause = c.source();
+        _ => e,
     }
-    e
 }
 
 /// Where a post's files go.

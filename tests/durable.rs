@@ -228,6 +228,7 @@ async fn a_full_disk_stops_the_run_with_74_and_a_rerun_repeats_little() {
     assert_eq!(naming, 1, "one line names the path and the OS error:\n{err}");
     let line = err.lines().find(|l| l.contains("No space left on device")).unwrap();
     assert!(line.contains(out_dir.to_str().unwrap()), "{line}");
+    assert!(!line.contains(".tmp-"), "names the real file, not a temp file: {line}");
     let said = err.lines().filter(|l| !l.contains("DEBUG")).map(|l| l.matches("os error 28").count()).sum::<usize>();
     assert_eq!(said, 1, "{err}");
 
@@ -237,6 +238,11 @@ async fn a_full_disk_stops_the_run_with_74_and_a_rerun_repeats_little() {
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     let repeated = generate_requests(&s) - posts.min(generate_requests(&s));
     assert!(repeated <= 10, "{repeated} requests repeated (first run sent {sent})");
+    eprintln!("FIGURES full disk: exit 74 after {sent} requests, {errors} ERROR line(s); rerun repeated {repeated}");
+    eprintln!("FIRST RUN STDERR (non-debug):");
+    for l in err.lines().filter(|l| !l.contains("DEBUG")) {
+        eprintln!("  {l}");
+    }
 }
 
 const HOSTILE: &str = "<script>alert(1)</script>\n# Injected heading\n| a | b |\n<img src=x onerror=alert(1)>\u{1b}[31mred\u{0}\u{7}\u{202e}gpj.exe";
