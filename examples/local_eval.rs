@@ -1,118 +1,26 @@
-//! Measures the offline provider: runs the rule-based extractor over a corpus of posts
-//! (default `../shared/corpus/nowcoder`) and the seed post, and Tesseract over the OCR
-//! fixtures with known text, printing per-post findings, totals and character recall.
+//! Measures the offline route against hand-made gold labels: runs `postmill run
+//! --provider local` (the real pipeline, in process) over a folder of posts into a fresh
+//! output folder, then prints the figures of `tools/score_extract.py`, the yardstick.
 //!
-//! The sample posts with images are read end to end (OCR, then extraction).
+//! `cargo run --release --example local_eval -- GOLD_DIR [INPUT_DIR] [--verbose] [--ocr [--scan]]`
 //!
-//! `cargo run --example local_eval [CORPUS_DIR] [--scan]`; `--scan` also prints recall
-//! for other target text heights, the measurement behind `TARGET_TEXT_PX`.
+//! INPUT_DIR defaults to GOLD_DIR's parent (the in-repo corpus keeps its labels in
+//! `tests/fixtures/nowcoder/gold`). `--verbose` also lists every missed, extra and
+//! mis-categorised item; `--ocr` prints Tesseract's character recall on the OCR fixtures
+//! (`--scan`: at several target text heights, the measurement behind `TARGET_TEXT_PX`).
 
-use postmill::provider::local::extractor::extract;
+use postmill::commands::run::{RunArgs, run};
+use postmill::config::{Config, ProcessEnv, ProviderChoice};
 use postmill::provider::local::tesseract::{TARGET_TEXT_PX, Tesseract, char_recall, decode_gray, text_height};
-use postmill::summary::{Category, Extract};
 use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-/// The company each corpus folder's slug names (`None`: the post names none).
-fn expected_company(folder: &str) -> Option<&'static str> {
-    const SLUGS: &[(&str, &str)] = &[
-        ("bytedance", "字节跳动"),
-        ("dongchedi", "字节跳动"),
-        ("alibaba", "阿里巴巴"),
-        ("ant", "阿里巴巴"),
-        ("meituan", "美团"),
-        ("baidu", "百度"),
-        ("tencent", "腾讯"),
-        ("kuaishou", "快手"),
-        ("xiaohongshu", "小红书"),
-        ("didi", "滴滴"),
-        ("jd", "京东"),
-        ("pdd", "拼多多"),
-        ("sensetime", "商汤"),
-        ("dewu", "得物"),
-        ("ctrip", "携程"),
-        ("deepseek", "DeepSeek"),
-        ("lixiang", "理想汽车"),
-        ("xiaoduo", "晓多科技"),
-    ];
-    let slug = folder.split_once('-').map_or(folder, |(_, rest)| rest);
-    let first = slug.split('-').next().unwrap_or("");
-    SLUGS.iter().find(|(s, _)| *s == first).map(|(_, c)| *c)
-}
+const USAGE: &str = "usage: local_eval GOLD_DIR [INPUT_DIR] [--verbose] [--ocr [--scan]]
 
-#[derive(Default)]
-struct Totals {
-    posts: usize,
-    with_rounds: usize,
-    rounds: usize,
-    questions: usize,
-    coding: usize,
-    leetcode: usize,
-    named: usize,
-    company_right: usize,
-    company_wrong: Vec<String>,
-}
-
-fn report(label: &str, e: &Extract, expected: Option<&str>, totals: &mut Totals) {
-    let questions: Vec<_> = e.rounds.iter().flat_map(|r| &r.questions).collect();
-    let rounds: Vec<String> = e.rounds.iter().map(|r| format!("{}:{}", r.name, r.questions.len())).collect();
-    let mut by_cat = Vec::new();
-    for c in Category::ALL {
-        let n = questions.iter().filter(|q| q.category == c).count();
-        if n > 0 {
-            by_cat.push(format!("{}={n}", c.as_str()));
-        }
-    }
-    let coding: Vec<String> = e
-        .coding_problems
-        .iter()
-        .map(|p| match p.leetcode {
-            Some(n) => format!("LC{n}"),
-            None => p.text.chars().take(16).collect(),
-        })
-        .collect();
-    println!("{label}");
-    println!(
-        "  company={} (expected {})  position={}",
-        e.company.as_deref().unwrap_or("-"),
-        expected.unwrap_or("none"),
-        e.position.as_deref().unwrap_or("-")
-    );
-    println!("  rounds=[{}]  questions={} [{}]", rounds.join(", "), questions.len(), by_cat.join(" "));
-    println!(
-        "  coding=[{}]  topics={}  tips/advice/exp={}/{}/{}",
-        coding.join("; "),
-        e.topics.len(),
-        e.tips.len(),
-        e.advice.len(),
-        e.key_experiences.len()
-    );
-    totals.posts += 1;
-    totals.with_rounds += usize::from(!e.rounds.is_empty());
-    totals.rounds += e.rounds.len();
-    totals.questions += questions.len();
-    totals.coding += e.coding_problems.len();
-    totals.leetcode += e.coding_problems.iter().filter(|p| p.leetcode.is_some()).count();
-    if let Some(want) = expected {
-        totals.named += 1;
-        if e.company.as_deref() == Some(want) {
-            totals.company_right += 1;
-        } else {
-            totals.company_wrong.push(format!("{label}: {:?}", e.company));
-        }
-    }
-}
-
-fn run_post(path: &Path, label: &str, expected: Option<&str>, totals: &mut Totals) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        eprintln!("skipping {}: unreadable", path.display());
-        return;
-    };
-    let title =
-        text.lines().map(|l| l.trim().trim_start_matches('#').trim()).find(|l| !l.is_empty()).map(str::to_string);
-    let e = extract(title.as_deref(), &text, &[]);
-    report(label, &e, expected, totals);
-}
+GOLD_DIR   gold labels, one <post>.json per post (e.g. tests/fixtures/nowcoder/gold)
+INPUT_DIR  the posts (default: GOLD_DIR's parent)
+Needs python3 for tools/score_extract.py.";
 
 async fn ocr_recall(dir: &Path, scan: bool) {
     let tesseract =
@@ -144,69 +52,95 @@ async fn ocr_recall(dir: &Path, scan: bool) {
     }
 }
 
-/// The sample posts with images, end to end: Tesseract on each image, then the extractor.
-async fn image_posts(root: &Path, totals: &mut Totals) {
-    let tesseract =
-        Tesseract { program: "tesseract".into(), languages: "chi_sim+eng".into(), timeout: Duration::from_secs(120) };
-    for (id, company, title, body) in [
-        ("xhs-bytedance-agent-r1", "字节跳动", None, "post.json"),
-        ("xhs-kuaishou-llm-r2", "快手", Some("快手大模型算法二面"), "post.txt"),
-    ] {
-        let dir = root.join("inputs").join(id);
-        let raw = std::fs::read_to_string(dir.join(body)).unwrap_or_default();
-        let (title, text) = match title {
-            Some(t) => (Some(t.to_string()), raw),
-            None => {
-                let v: serde_json::Value = serde_json::from_str(&raw).unwrap_or_default();
-                (v["title"].as_str().map(str::to_string), v["desc"].as_str().unwrap_or("").to_string())
-            }
-        };
-        let mut texts = Vec::new();
-        for name in ["image_1.png", "image_2.jpg"] {
-            let bytes = std::fs::read(dir.join("images").join(name)).expect("sample image");
-            texts.push(tesseract.read(&bytes).await.unwrap_or_else(|e| format!("(OCR failed: {e})")));
-        }
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        report(&format!("inputs/{id} (text + OCR)"), &extract(title.as_deref(), &text, &refs), Some(company), totals);
+/// The figures the scorer prints for one output folder, as its `--json` gives them.
+fn score(root: &Path, gold: &Path, output: &Path, verbose: bool) -> Result<(), String> {
+    let scorer = root.join("tools/score_extract.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&scorer).arg(gold).arg(output);
+    if verbose {
+        cmd.arg("--verbose");
     }
+    let out = cmd.output().map_err(|e| format!("cannot run python3 {}: {e}", scorer.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed: {}", scorer.display(), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    let json = Command::new("python3")
+        .arg(&scorer)
+        .arg(gold)
+        .arg(output)
+        .arg("--json")
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&json.stdout).map_err(|e| format!("scorer's --json is not JSON: {e}"))?;
+    println!("\nFigures ({} posts):", v["figures"]["posts"]);
+    for key in [
+        "question_recall",
+        "question_precision",
+        "category_accuracy",
+        "coding_recall",
+        "coding_precision",
+        "leetcode_accuracy",
+        "company_accuracy",
+        "round_accuracy",
+    ] {
+        println!("  {key:<20} {}", v["figures"][key]);
+    }
+    Ok(())
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let scan = args.iter().any(|a| a == "--scan");
-    let corpus = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .map_or_else(|| PathBuf::from("../shared/corpus/nowcoder"), PathBuf::from);
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let paths: Vec<PathBuf> = args.iter().filter(|a| !a.starts_with("--")).map(PathBuf::from).collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-
-    let mut totals = Totals::default();
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("post.md").exists()).collect())
-        .unwrap_or_else(|e| panic!("cannot read corpus {}: {e}", corpus.display()));
-    folders.sort();
-    for folder in &folders {
-        let name = folder.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        run_post(&folder.join("post.md"), &name, expected_company(&name), &mut totals);
+    let Some(gold) = paths.first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    if !gold.is_dir() {
+        eprintln!("gold folder {} does not exist\n\n{USAGE}", gold.display());
+        return ExitCode::from(2);
     }
-    run_post(
-        &root.join("inputs/meituan-llm-app-algo/post.md"),
-        "seed: meituan-llm-app-algo",
-        Some("美团"),
-        &mut totals,
-    );
-    image_posts(root, &mut totals).await;
+    let input = paths.get(1).cloned().unwrap_or_else(|| gold.parent().unwrap_or(Path::new(".")).to_path_buf());
+    // A fresh folder: local summary jobs are keyed by the extractor's version, so an old
+    // folder would keep summaries of an older extractor.
+    let output = std::env::temp_dir().join(format!("postmill-local-eval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&output);
 
-    println!("\nTotals over {} posts:", totals.posts);
-    println!("  posts with at least one round: {}", totals.with_rounds);
-    println!(
-        "  rounds: {}  questions: {}  coding problems: {} ({} with a LeetCode number)",
-        totals.rounds, totals.questions, totals.coding, totals.leetcode
-    );
-    println!("  company right on {}/{} posts that name one", totals.company_right, totals.named);
-    for miss in &totals.company_wrong {
-        println!("    miss: {miss}");
+    let cfg = match Config::load(None, &ProcessEnv) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("config: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let run_args = RunArgs {
+        input: Some(input.clone()),
+        output: Some(output.clone()),
+        provider: Some(ProviderChoice::Local),
+        mode: None,
+        concurrency: None,
+        retry_failed: false,
+        only: Vec::new(),
+        wait: false,
+        no_progress: true,
+    };
+    println!("offline route over {} (gold {}), output {}", input.display(), gold.display(), output.display());
+    if let Err(e) = run(&cfg, run_args).await {
+        eprintln!("run failed: {e}");
+        return ExitCode::from(1);
     }
-    ocr_recall(&root.join("tests/fixtures/ocr"), scan).await;
+    let scored = score(root, gold, &output, flag("--verbose"));
+    let _ = std::fs::remove_dir_all(&output);
+    if let Err(e) = scored {
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
+    if flag("--ocr") {
+        ocr_recall(&root.join("tests/fixtures/ocr"), flag("--scan")).await;
+    }
+    ExitCode::SUCCESS
 }

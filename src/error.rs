@@ -41,6 +41,10 @@ pub enum CliError {
     /// A run stopped by a write failure, already reported when it happened.
     #[error("stopped: {0}")]
     Stopped(String),
+    /// The work cannot go on now for a transient reason (the host cannot be reached);
+    /// nothing is lost, a later run resumes.
+    #[error("{0}")]
+    Deferred(String),
     /// Anything else that stops a command.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -52,6 +56,7 @@ impl CliError {
             CliError::Usage(_) => Exit::Usage,
             CliError::Store(StoreError::Busy(_) | StoreError::Missing(_) | StoreError::TooNew { .. }) => Exit::Usage,
             CliError::Store(_) | CliError::Write(_) | CliError::Ledger(_) | CliError::Stopped(_) => Exit::Io,
+            CliError::Deferred(_) => Exit::Deferred,
             CliError::Other(_) => Exit::SomeFailed,
         }
     }

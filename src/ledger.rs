@@ -17,7 +17,7 @@ pub struct AttemptRecord {
     pub ts: String,
     pub run_id: String,
     pub post_id: Option<String>,
-    /// `combined|ocr|summary|list_models`
+    /// `combined|ocr|summary|packed|list_models`
     pub stage: String,
     pub provider: String,
     pub project: String,
@@ -40,6 +40,10 @@ pub struct AttemptRecord {
     /// The attempt's row id: the `started` line and its outcome line share it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<i64>,
+    /// How many posts' summaries the request asked for: 1 for a combined or summary
+    /// request, several for a packed one, none for OCR and ListModels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posts: Option<u32>,
 }
 
 /// The outcome of an attempt written ahead of its request.
@@ -175,6 +179,7 @@ mod tests {
             thoughts_tokens: None,
             error: None,
             attempt: None,
+            posts: None,
         }
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Data flows one way: [`input`] finds posts → [`store`] records their jobs →
 //! [`scheduler`] runs them through the [`quota`] engine → a [`provider`] answers →
-//! [`output`] writes the [`summary`]. [`ledger`] records every attempt; [`audit`] reads it;
+//! [`output`] writes the [`summary`]; [`pack`] groups posts into packed requests first
+//! when the day's requests are the wall. [`ledger`] records every attempt; [`audit`] reads it;
 //! [`digest`] reads every summary back into the batch digest.
 
 pub mod audit;
@@ -15,6 +16,7 @@ pub mod halt;
 pub mod input;
 pub mod ledger;
 pub mod output;
+pub mod pack;
 pub mod pipeline;
 pub mod progress;
 pub mod provider;

@@ -113,7 +113,8 @@ pub fn use_combined(mode: Mode, provider_combines: bool, image_bytes: u64, inlin
         && match mode {
             Mode::Combined => true,
             Mode::Split => false,
-            Mode::Auto => image_bytes <= inline_budget_bytes,
+            // A post that is not packed goes as `auto` would send it.
+            Mode::Auto | Mode::Packed => image_bytes <= inline_budget_bytes,
         }
 }
 
@@ -150,7 +151,7 @@ pub fn inputs_sha256(post: &PostInput) -> String {
 }
 
 /// The identity of a post's combined job.
-fn combined_key(provider: &dyn Provider, post: &PostInput) -> String {
+pub(crate) fn combined_key(provider: &dyn Provider, post: &PostInput) -> String {
     let mut parts: Vec<Vec<u8>> = vec![
         provider.name().as_bytes().to_vec(),
         format!("combined/{ANSWER_FORMAT}").into_bytes(),
@@ -167,7 +168,7 @@ fn combined_key(provider: &dyn Provider, post: &PostInput) -> String {
 }
 
 /// The identity of a post's summary job (split mode), given what OCR made of its images.
-fn summary_key(provider: &dyn Provider, post: &PostInput, ocr_texts: &[OcrText]) -> String {
+pub(crate) fn summary_key(provider: &dyn Provider, post: &PostInput, ocr_texts: &[OcrText]) -> String {
     let mut parts: Vec<Vec<u8>> = vec![
         provider.name().as_bytes().to_vec(),
         format!("summary/{ANSWER_FORMAT}").into_bytes(),
@@ -186,7 +187,7 @@ fn summary_key(provider: &dyn Provider, post: &PostInput, ocr_texts: &[OcrText])
 }
 
 /// A post's files read: its input, and an entry per image (failed where unreadable).
-fn load(src: &PostSource) -> Result<(PostInput, Vec<ImageEntry>), String> {
+pub(crate) fn load(src: &PostSource) -> Result<(PostInput, Vec<ImageEntry>), String> {
     let text = input::load_text(src).map_err(|e| crate::error::chain(&e))?;
     let mut images = Vec::new();
     let mut entries: Vec<ImageEntry> = Vec::new();
@@ -435,6 +436,33 @@ impl Pipeline {
                 PostOutcome::Interrupted
             }
         }
+    }
+
+    /// Whether a post goes as one combined request, as the mode and the provider allow.
+    pub(crate) fn goes_combined(&self, post: &PostInput) -> bool {
+        let image_bytes: u64 = post.images.iter().map(|i| i.bytes.len() as u64).sum();
+        use_combined(self.mode, self.dispatcher.provider.supports_combined(), image_bytes, self.inline_budget_bytes)
+    }
+
+    /// The text an earlier OCR job read from `image`, when that job is done.
+    pub(crate) fn read_before(&self, image: &ImageInput) -> Option<String> {
+        let revision = self.dispatcher.provider.revision(Stage::Ocr);
+        let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256);
+        let job = self.store.job(&key).ok().flatten().filter(|j| j.state == JobState::Done)?;
+        let kept: Kept<String> = serde_json::from_str(job.result.as_deref()?).ok()?;
+        Some(kept.answer)
+    }
+
+    /// Keeps `answer` as the done result of job `job_id`, as a single request would have.
+    pub(crate) fn keep<T: Serialize>(&self, job_id: i64, model: &str, answer: T) -> Result<(), StoreError> {
+        let kept = Kept {
+            at: self.dispatcher.clock.now().to_string(),
+            model: model.to_string(),
+            prompt: PROMPT_VERSION,
+            answer,
+        };
+        let json = serde_json::to_string(&kept).expect("answer serialises");
+        self.store.finish_job(job_id, &json, self.provider_name(), model)
     }
 
     /// Loads a done job's kept answer, or runs the job.

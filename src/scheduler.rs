@@ -3,10 +3,17 @@
 //!
 //! The retry policy lives here, per job: the engine decides *where* a request may go;
 //! this decides *whether* a failed job tries again, on which models, with what budget.
+//!
+//! - Transient trouble (5xx, timeouts, an unreachable host, quotas) never fails a job: it
+//!   retries across its models for at most `job_window`, then is left deferred for a
+//!   later run (exit 75). The pool's circuit breaker, not a count, spaces the requests.
+//! - A budget (a raised output limit, thinking reduced) belongs to the model it was raised
+//!   for and never travels to another one; a refused parameter never drops a model (the
+//!   provider resends without it; twice refused, this job moves on, the model stays).
 
 use crate::ledger::{AttemptRecord, Ledger};
 use crate::provider::redact::shorten;
-use crate::provider::{Budget, Call, Failure, Generation, Provider, Task};
+use crate::provider::{Budget, Call, Failure, Generation, Provider, RAISED_OUTPUT_TOKENS, Task};
 use crate::quota::clock::Clock;
 use crate::quota::estimate::task_tokens;
 use crate::quota::{Decision, Permit, QuotaEngine};
@@ -16,11 +23,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 use tracing::Instrument;
-
-/// Transient failures (5xx, timeouts, broken bodies) tolerated per model before a job
-/// moves on to the next model of its list.
-const TRANSIENT_TRIES: usize = 3;
 
 /// Why a job got no answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +85,7 @@ impl Dispatcher {
     fn models_for(&self, task: &Task) -> &[String] {
         match task {
             Task::Ocr { .. } => &self.ocr_models,
-            Task::Combined { .. } | Task::Summary { .. } => &self.summary_models,
+            Task::Combined { .. } | Task::Summary { .. } | Task::Packed { .. } => &self.summary_models,
         }
     }
 
@@ -94,12 +98,15 @@ impl Dispatcher {
     async fn request_inner(&self, task: &Task, post_id: Option<&str>, job_ids: &[i64]) -> Result<Answered, JobError> {
         let models = self.models_for(task).to_vec();
         let tokens = task_tokens(task);
+        let deadline = Instant::now() + self.quota.policy().job_window;
+        // Models this job cannot use (blocked, refused twice, bad output): the model
+        // stays for every other job.
         let mut excluded: HashSet<String> = HashSet::new();
-        let mut backoffs: HashMap<String, backon::ExponentialBackoff> = HashMap::new();
-        let mut transient: HashMap<String, usize> = HashMap::new();
+        let mut budgets: HashMap<String, Budget> = HashMap::new();
         let mut bad_output: HashMap<String, usize> = HashMap::new();
+        let mut refused: HashMap<String, usize> = HashMap::new();
+        let mut backoff: Option<backon::ExponentialBackoff> = None;
         let mut blocked = 0;
-        let mut budget = Budget::default();
         let mut last_error = String::from("no model could be tried");
         loop {
             if self.shutdown.stopping() {
@@ -108,6 +115,9 @@ impl Dispatcher {
             let candidates: Vec<String> = models.iter().filter(|m| !excluded.contains(*m)).cloned().collect();
             if candidates.is_empty() {
                 return Err(JobError::Failed(last_error));
+            }
+            if Instant::now() >= deadline {
+                return Err(self.out_of_time(None, &last_error));
             }
             // A slot first, then the quota: pacing tokens are never spent on a request that
             // would then sit waiting for a slot.
@@ -119,6 +129,9 @@ impl Dispatcher {
                 Decision::Go(p) => p,
                 Decision::Wait(at) => {
                     drop(slot);
+                    if at > deadline {
+                        return Err(self.out_of_time(Some(at), &last_error));
+                    }
                     let changed = self.quota.changed.notified();
                     tokio::select! {
                         _ = tokio::time::sleep_until(at) => {}
@@ -128,48 +141,62 @@ impl Dispatcher {
                     continue;
                 }
                 Decision::Exhausted(reset) => return Err(JobError::Deferred(reset)),
+                Decision::Stopped(_) => return Err(JobError::Deferred(self.clock.now())),
                 Decision::NoRoute(why) => return Err(JobError::Failed(format!("{why}; last error: {last_error}"))),
             };
+            let model = permit.pool.model.clone();
+            // A packed request starts with the output budget its posts need.
+            let budget = budgets.get(&model).copied().unwrap_or_else(|| task.initial_budget());
             let outcome = self.send(task, &permit, budget, post_id, job_ids).await;
             drop(slot);
             let failure = match outcome {
                 Sent::Answer(generation) => {
                     self.quota.observe(&permit, Ok(()));
-                    return Ok(Answered { generation, model: permit.pool.model });
+                    return Ok(Answered { generation, model });
                 }
                 Sent::Abandoned => return Err(JobError::Interrupted),
                 Sent::Failed(e) => {
                     self.quota.observe(&permit, Err(&e.failure));
-                    last_error = format!("{} on {}: {}", e.failure.outcome().as_str(), permit.pool.model, e.message);
+                    if e.failure == Failure::Connection {
+                        self.quota.unreachable(&e.message);
+                    }
+                    last_error = format!("{} on {model}: {}", e.failure.outcome().as_str(), e.message);
                     e.failure
                 }
             };
-            let model = permit.pool.model.clone();
             match failure {
-                // The engine has learned what it needs; the next acquire goes elsewhere or waits.
-                Failure::RateLimited(_) | Failure::ModelNotFound | Failure::KeyRejected => {}
+                // The engine has learned what it needs; the next acquire goes elsewhere,
+                // waits, or defers.
+                Failure::RateLimited(_) | Failure::ModelNotFound | Failure::KeyRejected | Failure::Billing => {}
                 Failure::ServerError | Failure::Timeout | Failure::Connection => {
-                    let n = transient.entry(model.clone()).or_default();
-                    *n += 1;
-                    if *n >= TRANSIENT_TRIES {
-                        excluded.insert(model);
-                        continue;
-                    }
-                    let delay = backoffs
-                        .entry(model)
-                        .or_insert_with(|| {
+                    // The pool's breaker spaces requests once trouble lasts; this spaces the
+                    // job's own first retries.
+                    let delay = backoff
+                        .get_or_insert_with(|| {
                             backon::ExponentialBuilder::default()
                                 .with_min_delay(Duration::from_millis(500))
-                                .with_max_delay(Duration::from_secs(30))
+                                // Short: long pauses are the breaker's, shared by the pool.
+                                .with_max_delay(Duration::from_secs(5))
                                 .with_jitter()
                                 .without_max_times()
                                 .build()
                         })
                         .next()
-                        .unwrap_or(Duration::from_secs(30));
+                        .unwrap_or(Duration::from_secs(5));
+                    let until = (Instant::now() + delay).min(deadline);
                     tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
+                        _ = tokio::time::sleep_until(until) => {}
                         _ = self.shutdown.reached(1) => return Err(JobError::Interrupted),
+                    }
+                }
+                Failure::Refused(_) => {
+                    // The provider already resent without the refused setting; a second
+                    // refusal means this job goes to its next model, the model stays.
+                    budgets.remove(&model);
+                    let n = refused.entry(model.clone()).or_default();
+                    *n += 1;
+                    if *n >= 2 {
+                        excluded.insert(model);
                     }
                 }
                 Failure::Blocked { reason } => {
@@ -180,15 +207,15 @@ impl Dispatcher {
                     }
                 }
                 Failure::BadOutput { truncated: true } if !budget.thinking_off => {
-                    // Thinking ate the output budget: retry with room to answer and no thinking.
-                    budget = Budget { max_output_tokens: Some(32_768), thinking_off: true };
+                    // Thinking ate the output budget: retry on the same model with as much
+                    // room as it allows and as little thinking as it accepts.
+                    budgets.insert(model, Budget { max_output_tokens: Some(RAISED_OUTPUT_TOKENS), thinking_off: true });
                 }
                 Failure::BadOutput { .. } => {
                     let n = bad_output.entry(model.clone()).or_default();
                     *n += 1;
                     if *n >= 2 || budget.thinking_off {
                         excluded.insert(model);
-                        budget = Budget::default();
                     }
                 }
                 Failure::BadRequest => {
@@ -197,6 +224,18 @@ impl Dispatcher {
                 Failure::Unavailable => return Err(JobError::Unavailable(last_error)),
             }
         }
+    }
+
+    /// A job that ran out of its retry window: deferred (never failed), to resume when the
+    /// pool it waits for may answer, or at once in a later run.
+    fn out_of_time(&self, ready_at: Option<Instant>, last_error: &str) -> JobError {
+        let wait = ready_at.map(|at| at.saturating_duration_since(Instant::now())).unwrap_or_default();
+        let resume = self.clock.now().checked_add(wait).unwrap_or_else(|_| self.clock.now());
+        tracing::warn!(
+            "still failing after the retry window ({}s); left deferred for a later run. Last error: {last_error}",
+            self.quota.policy().job_window.as_secs()
+        );
+        JobError::Deferred(resume)
     }
 
     async fn send(&self, task: &Task, permit: &Permit, budget: Budget, post_id: Option<&str>, job_ids: &[i64]) -> Sent {
@@ -221,6 +260,11 @@ impl Dispatcher {
             thoughts_tokens: None,
             error: None,
             attempt: None,
+            posts: match task {
+                Task::Packed { posts, .. } => Some(posts.len() as u32),
+                Task::Combined { .. } | Task::Summary { .. } => Some(1),
+                Task::Ocr { .. } => None,
+            },
         };
         // Written ahead: a request the ledger cannot hold does not leave.
         let Some(attempt) = self.ledger.begin(&record, job_ids) else { return Sent::Abandoned };
@@ -275,7 +319,7 @@ enum Sent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ApiKey;
+    use crate::config::{ApiKey, RetryPolicy};
     use crate::provider::{Answer, CallError, ModelInfo, PostInput, Usage};
     use crate::store::Store;
     use std::sync::Mutex;
@@ -296,7 +340,10 @@ mod tests {
         }
         async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError> {
             self.calls.lock().unwrap().push((call.model.to_string(), call.budget));
-            match self.script.lock().unwrap().remove(0) {
+            let mut script = self.script.lock().unwrap();
+            // The last entry repeats for ever.
+            let next = if script.len() > 1 { script.remove(0) } else { script[0].clone() };
+            match next {
                 Ok(()) => Ok(Generation {
                     answer: Answer::Summary(Default::default()),
                     usage: Usage::default(),
@@ -310,7 +357,14 @@ mod tests {
     fn dispatcher(dir: &std::path::Path, script: Vec<Result<(), Failure>>) -> (Dispatcher, Arc<Scripted>) {
         let store = Arc::new(Store::open(dir).unwrap());
         let provider = Arc::new(Scripted { script: Mutex::new(script), calls: Mutex::new(Vec::new()) });
-        let quota = Arc::new(QuotaEngine::new("scripted", &[], Default::default(), store.clone(), Clock::system()));
+        let policy = RetryPolicy {
+            breaker_pause: Duration::from_secs(60),
+            job_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        let quota = Arc::new(
+            QuotaEngine::new("scripted", &[], Default::default(), store.clone(), Clock::system()).with_policy(policy),
+        );
         let d = Dispatcher {
             provider: provider.clone(),
             quota,
@@ -364,7 +418,36 @@ mod tests {
             vec![Err(Failure::ServerError), Err(Failure::Timeout), Err(Failure::Connection), Ok(())],
         );
         let answered = d.request(&task(), Some("p"), &[]).await.unwrap();
-        assert_eq!(answered.model, "b", "three transient failures on `a`, then `b`");
+        assert_eq!(answered.model, "b", "three transient failures on `a` pause its pool; the job goes to `b`");
         assert_eq!(p.calls.lock().unwrap().len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_out_of_time_is_deferred_never_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, p) = dispatcher(dir.path(), vec![Err(Failure::ServerError)]);
+        let before = d.clock.now();
+        match d.request(&task(), Some("p"), &[]).await {
+            Err(JobError::Deferred(at)) => assert!(at >= before),
+            other => panic!("{other:?}"),
+        }
+        // Both pools tripped their breakers (3 each), then were only probed, at a growing
+        // pause (60 s, 120 s): two minutes of trouble cost a handful of requests.
+        let calls = p.calls.lock().unwrap().len();
+        assert!((6..=8).contains(&calls), "{calls}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_parameter_never_excludes_the_model_for_other_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = Failure::Refused(crate::provider::Refusal::Thinking);
+        let (d, p) = dispatcher(dir.path(), vec![Err(refused.clone()), Err(refused), Ok(())]);
+        let answered = d.request(&task(), Some("p"), &[]).await.unwrap();
+        assert_eq!(answered.model, "b");
+        // The next job starts on `a` again: nothing was dropped.
+        let answered = d.request(&task(), Some("p"), &[]).await.unwrap();
+        assert_eq!(answered.model, "a");
+        assert_eq!(p.calls.lock().unwrap()[3].0, "a");
+        assert!(d.quota.dropped_models().is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! The batch digest end to end: `run` on the sample posts (offline) writes it, `digest`
-//! regenerates it byte for byte, unreadable summaries are skipped, scraped markup stays text.
+//! regenerates it byte for byte, unreadable summaries are skipped, scraped markup stays text,
+//! and on the 40 labelled nowcoder posts the question clusters hold every post that asks.
 
 mod common;
 
@@ -26,7 +27,7 @@ fn run_writes_the_digest_and_digest_regenerates_it_identically() {
     assert_eq!(code(&run), 0, "{}", stderr(&run));
 
     let digest = digest_json(&ctx);
-    assert_eq!(digest["schema_version"], 1);
+    assert_eq!(digest["schema_version"], 2);
     assert!(digest["generated_at"].as_str().is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()), "{digest}");
     assert_eq!(digest["posts"], 11);
     assert_eq!(company_posts(&digest, "美团"), Some(2));
@@ -43,7 +44,9 @@ fn run_writes_the_digest_and_digest_regenerates_it_identically() {
     assert!(md.contains("LeetCode 54 螺旋矩阵 — 1 post"), "{md}");
     let html = String::from_utf8(read(&ctx, "report.html")).unwrap();
     assert!(html.contains("算法面经：美团大模型应用算法工程师"));
-    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    // The only absolute links are LeetCode problem pages.
+    let outside = html.replace("https://leetcode.cn/problems/", "");
+    assert!(!html.contains("<script") && !outside.contains("http://") && !outside.contains("https://"));
 
     // digest.md and report.html carry no clock; digest.json keeps its generated_at when
     // nothing else changed. So regenerating over the same summaries changes no byte.
@@ -93,4 +96,65 @@ fn digest_without_an_output_folder_is_a_usage_error() {
     let out = ctx.run(&["digest", "--output", "nowhere"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("nowhere"), "{}", stderr(&out));
+}
+
+/// Copies the labelled nowcoder posts (not their gold labels) into the workspace's inputs.
+fn copy_corpus(ctx: &TestContext) {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nowcoder");
+    for e in std::fs::read_dir(&corpus).unwrap().flatten() {
+        let name = e.file_name().into_string().unwrap();
+        if !e.path().is_dir() || name == "gold" {
+            continue;
+        }
+        std::fs::create_dir_all(ctx.inputs().join(&name)).unwrap();
+        for f in std::fs::read_dir(e.path()).unwrap().flatten() {
+            std::fs::copy(f.path(), ctx.inputs().join(&name).join(f.file_name())).unwrap();
+        }
+    }
+}
+
+fn cluster_of<'a>(digest: &'a Value, post: &str, text: &str) -> &'a Value {
+    digest["question_clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["asked"].as_array().unwrap().iter().any(|a| a["post_id"] == post && a["text"] == text))
+        .unwrap_or_else(|| panic!("no cluster holds {post}: {text}"))
+}
+
+#[test]
+fn the_corpus_digest_merges_rewordings_and_draws_charts() {
+    let ctx = TestContext::new();
+    copy_corpus(&ctx);
+    let run = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    let digest = digest_json(&ctx);
+    assert_eq!(digest["posts"], 40);
+
+    // Every post of the corpus that asks "the difference between an agent and an LLM"
+    // (grep: 01 "agent和LLM区别", 14 "Agent与llm区别？"), and no question about workflows.
+    let agent_llm = cluster_of(&digest, "01-bytedance-ai-dev-intern-r1", "agent和LLM区别");
+    let ids: Vec<&str> = agent_llm["post_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(ids, ["01-bytedance-ai-dev-intern-r1", "14-meituan-backend-r1"], "{agent_llm}");
+    assert_eq!(agent_llm["companies"], serde_json::json!(["字节跳动", "美团"]));
+    let workflow = cluster_of(&digest, "27-jd-agent-r2", "Agent 和普通工作流有什么区别?");
+    assert_ne!(workflow, agent_llm);
+
+    // The most asked come first.
+    let clusters = digest["question_clusters"].as_array().unwrap();
+    let counts: Vec<u64> = clusters.iter().map(|c| c["posts"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    assert!(counts[0] >= 5, "self-introductions and internship grilling repeat: {counts:?}");
+
+    let html = String::from_utf8(read(&ctx, "report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 4, "fewer than four charts");
+    for chart in ["chart-companies", "chart-categories", "chart-topics", "chart-leetcode", "chart-months"] {
+        assert!(html.contains(&format!("id=\"{chart}\"")), "{chart} missing");
+    }
+    assert!(html.contains("href=\"01-bytedance-ai-dev-intern-r1/summary.md\""));
+    let md = String::from_utf8(read(&ctx, "digest.md")).unwrap();
+    assert!(
+        md.contains("## Most asked questions") && (md.contains("Agent与llm区别") || md.contains("agent和LLM区别")),
+        "{md}"
+    );
 }

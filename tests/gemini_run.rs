@@ -64,7 +64,10 @@ async fn combined_run_then_rerun_sends_nothing() {
     assert_eq!(s.key_in_url_count(), 0, "the key must travel in the header");
     for id in ["text-only", "with-images", "images-only"] {
         let summary = read_summary(&ctx, id);
-        assert_eq!(summary.schema_version, 1);
+        assert_eq!(summary.schema_version, 2);
+        let provenance = summary.provenance.as_ref().expect("a v2 summary names its job");
+        assert!(provenance.job.starts_with("combined:"), "{provenance:?}");
+        assert_eq!(provenance.inputs_sha256.len(), 64);
         assert_eq!(summary.post_id, id);
         assert_eq!(summary.produced_by.provider, "gemini");
         assert!(ctx.outputs().join(id).join("summary.md").is_file());
@@ -83,6 +86,25 @@ async fn combined_run_then_rerun_sends_nothing() {
     let second = ctx.run(&["run", "--mode", "combined", "--no-progress"]);
     assert_eq!(code(&second), 0, "{}", stderr(&second));
     assert_eq!(s.requests().len(), before, "a rerun over finished work sends nothing, ListModels included");
+
+    // Summaries an earlier version wrote (schema_version 1: no provenance, no published_at)
+    // are re-rendered as version 2 from the store, without a request.
+    for id in ["text-only", "with-images"] {
+        let path = ctx.outputs().join(id).join("summary.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        v["schema_version"] = 1.into();
+        v.as_object_mut().unwrap().remove("provenance");
+        v["source"].as_object_mut().unwrap().remove("published_at");
+        std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    }
+    let third = ctx.run(&["run", "--mode", "combined", "--no-progress"]);
+    assert_eq!(code(&third), 0, "{}", stderr(&third));
+    assert_eq!(s.requests().len(), before, "re-rendering a version 1 summary sends nothing");
+    for id in ["text-only", "with-images"] {
+        let summary = read_summary(&ctx, id);
+        assert_eq!(summary.schema_version, 2, "{id}");
+        assert!(summary.provenance.is_some(), "{id}");
+    }
 
     let status = ctx.run(&["status", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();

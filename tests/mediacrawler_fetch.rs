@@ -103,3 +103,44 @@ fn image_urls_are_downloaded_once_and_a_refused_one_is_a_failed_image() {
     assert_eq!(hits(&seen.lock().unwrap()), 3);
     assert_eq!(std::fs::read_to_string(&summary_path).unwrap(), json);
 }
+
+/// The crawler names its files `0.jpg`, `1.jpg`, … as downloads succeed; a crawl cut short
+/// leaves fewer files than `image_list` URLs. The missing ones are fetched at their place
+/// in the list; one the CDN refuses is a failed image of the summary naming its URL.
+#[test]
+fn a_partial_download_fetches_the_missing_images_and_lists_a_refused_one_with_its_url() {
+    let (_rt, base, seen) = start_cdn();
+    let urls = [
+        format!("{base}/1040g2sg31z!nd_dft_wlteh_webp_3"),
+        format!("{base}/1040g2sg31b!nd_dft_wlteh_webp_3"),
+        format!("{base}/1040g2sg31c!nd_dft_wlteh_webp_3"),
+    ];
+    let ctx = TestContext::new();
+    let note = serde_json::json!({
+        "note_id": NOTE, "type": "normal", "title": "大模型算法一面", "desc": "面经见图。",
+        "time": 1718000000000u64, "image_list": urls.join(","), "tag_list": "面经",
+        "note_url": format!("https://www.xiaohongshu.com/explore/{NOTE}"), "liked_count": "10",
+    });
+    let xhs = ctx.inputs().join("data/xhs");
+    std::fs::create_dir_all(xhs.join("jsonl")).unwrap();
+    std::fs::write(xhs.join("jsonl/search_contents_2024-06-10.jsonl"), format!("{note}\n")).unwrap();
+    std::fs::create_dir_all(xhs.join(format!("images/{NOTE}"))).unwrap();
+    std::fs::write(xhs.join(format!("images/{NOTE}/0.jpg")), fixture("screenshot-jpeg.jpg")).unwrap();
+
+    let out = ctx.run(&["run", "--provider", "local", "--no-progress"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert!(err.contains("2 of its 3 images are not on disk"), "{err}");
+    // The first URL is the file on disk: never asked for.
+    let hits = seen.lock().unwrap().hits.clone();
+    assert_eq!(hits.get("1040g2sg31z!nd_dft_wlteh_webp_3"), None, "{hits:?}");
+    assert_eq!(hits.values().sum::<usize>(), 2, "{hits:?}");
+
+    let summary: Summary =
+        serde_json::from_str(&std::fs::read_to_string(ctx.outputs().join(NOTE).join("summary.json")).unwrap()).unwrap();
+    let images: Vec<(&str, ImageStatus)> = summary.images.iter().map(|i| (i.file.as_str(), i.status)).collect();
+    assert_eq!(images, [("0.jpg", ImageStatus::Ok), ("2", ImageStatus::Failed), ("3.jpg", ImageStatus::Ok)]);
+    let error = summary.images[1].error.as_deref().unwrap();
+    assert!(error.contains(&urls[1]) && error.contains("HTTP 404"), "{error}");
+    assert_eq!(summary.source.published_at.as_deref(), Some("2024-06-10T06:13:20Z"));
+}

@@ -355,6 +355,7 @@ impl<'k> LegacyParser<'k> {
             thoughts_tokens: None,
             error: None,
             attempt: None,
+            posts: None,
         }
     }
 }

@@ -70,6 +70,9 @@ pub struct Counts {
     /// Requests sent by a run that died before their answer came: possibly billed.
     #[serde(skip_serializing_if = "is_zero")]
     pub unknown: u64,
+    pub billing: u64,
+    pub param_refused: u64,
+    pub unreachable: u64,
     /// Outcomes this version does not know (from a newer postmill).
     #[serde(skip_serializing_if = "is_zero")]
     pub other: u64,
@@ -80,6 +83,11 @@ pub struct Counts {
     pub thinking_tokens: u64,
     /// Estimated USD; `None` when no attempt of the group has a price.
     pub cost_usd: Option<f64>,
+    /// Posts summarised by successful requests, and those requests.
+    #[serde(skip)]
+    pub posts: u64,
+    #[serde(skip)]
+    pub post_requests: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -95,6 +103,12 @@ impl Counts {
             self.count_outcome(rec);
         }
         self.wasted += u64::from(wasted);
+        if rec.outcome == Outcome::Ok.as_str()
+            && let Some(n) = rec.posts.filter(|n| *n > 0)
+        {
+            self.posts += u64::from(n);
+            self.post_requests += 1;
+        }
         self.add_tokens(rec, price);
     }
 
@@ -110,6 +124,9 @@ impl Counts {
             Some(Outcome::Blocked) => self.blocked += 1,
             Some(Outcome::BadOutput) => self.bad_output += 1,
             Some(Outcome::BadRequest) => self.bad_request += 1,
+            Some(Outcome::Billing) => self.billing += 1,
+            Some(Outcome::ParamRefused) => self.param_refused += 1,
+            Some(Outcome::Unreachable) => self.unreachable += 1,
             None => self.other += 1,
         }
     }
@@ -139,6 +156,9 @@ impl Counts {
             Outcome::Blocked => self.blocked,
             Outcome::BadOutput => self.bad_output,
             Outcome::BadRequest => self.bad_request,
+            Outcome::Billing => self.billing,
+            Outcome::ParamRefused => self.param_refused,
+            Outcome::Unreachable => self.unreachable,
         }
     }
 
@@ -197,9 +217,21 @@ pub struct Report {
     pub wasted_by_reason: BTreeMap<&'static str, u64>,
     /// Every outcome of the contract, with zero counts too.
     pub by_outcome: BTreeMap<String, u64>,
+    /// Failed requests by how far their failure reached: `request`, `pool`, `key`,
+    /// `provider` (billing, an unreachable host).
+    pub by_scope: BTreeMap<String, u64>,
     pub by_model: BTreeMap<String, Counts>,
     pub rows: Vec<Row>,
     pub totals: Counts,
+    /// What a post cost: posts summarised per successful summary request (above 1 when
+    /// requests were packed), tokens and USD per post over every attempt. `None` when no
+    /// post was summarised (or the log does not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posts_per_request: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_post: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_per_post_usd: Option<f64>,
     /// Every 429, grouped by pool and quota.
     pub quota_refusals: Vec<QuotaRefusal>,
     /// What a legacy log says about each piece of work; empty for postmill ledgers,
@@ -238,6 +270,7 @@ pub fn build(
     let filtered = analysis.filter(since, until);
 
     let mut by_outcome: BTreeMap<String, u64> = Outcome::ALL.iter().map(|o| (o.as_str().to_string(), 0)).collect();
+    let mut by_scope: BTreeMap<String, u64> = BTreeMap::new();
     let mut wasted_by_reason: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut groups: BTreeMap<(Option<Date>, &str, &str, &str), Counts> = BTreeMap::new();
     let mut by_model: BTreeMap<String, Counts> = BTreeMap::new();
@@ -248,6 +281,9 @@ pub fn build(
         let price = prices.get(model);
         let wasted = ev.waste.is_some();
         *by_outcome.entry(rec.outcome.clone()).or_default() += 1;
+        if let Some(scope) = Outcome::parse(&rec.outcome).and_then(Outcome::scope) {
+            *by_scope.entry(scope.as_str().to_string()).or_default() += 1;
+        }
         if let Some(w) = ev.waste {
             *wasted_by_reason.entry(w.as_str()).or_default() += 1;
         }
@@ -276,6 +312,12 @@ pub fn build(
     // What the caller knows (a legacy log's lost work) comes first: it is the headline.
     let mut findings = extra_findings;
     findings.extend(analysis::findings(&analysis, &filtered, prices));
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let posts = totals.posts as f64;
+    let all_tokens = (totals.prompt_tokens + totals.output_tokens + totals.thinking_tokens) as f64;
+    let posts_per_request = (totals.post_requests > 0).then(|| round3(posts / totals.post_requests as f64));
+    let tokens_per_post = (totals.posts > 0).then(|| round3(all_tokens / posts));
+    let cost_per_post_usd = totals.cost_usd.filter(|_| totals.posts > 0).map(|c| (c / posts * 1e6).round() / 1e6);
     Report {
         since: since.map(|d| d.to_string()),
         until: until.map(|d| d.to_string()),
@@ -283,9 +325,13 @@ pub fn build(
         wasted: totals.wasted,
         wasted_by_reason,
         by_outcome,
+        by_scope,
         by_model,
         rows,
         totals,
+        posts_per_request,
+        tokens_per_post,
+        cost_per_post_usd,
         quota_refusals,
         items: Vec::new(),
         findings,

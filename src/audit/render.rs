@@ -47,6 +47,16 @@ pub(super) fn table(report: &Report) -> String {
         out.push('\n');
         out.push_str(&grid(report));
     }
+    if let Some(ppr) = report.posts_per_request {
+        out.push_str(&format!("\n{} post(s) summarised, {ppr} per request", report.totals.posts));
+        if let Some(t) = report.tokens_per_post {
+            out.push_str(&format!(", {t:.0} tokens per post"));
+        }
+        if let Some(c) = report.cost_per_post_usd {
+            out.push_str(&format!(", ${c:.6} per post"));
+        }
+        out.push('\n');
+    }
     if !report.items.is_empty() {
         out.push_str("\nItems:\n");
         for it in &report.items {

@@ -57,6 +57,20 @@ struct Finish {
     reason: Option<String>,
 }
 
+/// The same pending work sent in packed requests (text-only posts several to a request).
+#[derive(Debug, Serialize)]
+struct PackedPlan {
+    /// Requests in all, packed or not.
+    requests: u64,
+    /// Packed requests among them, and the posts they carry.
+    packs: u64,
+    packed_posts: u64,
+    finish: Finish,
+    /// Whether `run` would pack now (`mode = "packed"`, or `auto` and the day's requests
+    /// cannot cover the posts one by one).
+    chosen: bool,
+}
+
 #[derive(Debug, Serialize)]
 struct Plan {
     provider: &'static str,
@@ -67,6 +81,7 @@ struct Plan {
     requests: Vec<Demand>,
     pools: Vec<PoolPlan>,
     finish: Finish,
+    packed: PackedPlan,
 }
 
 pub fn plan(cfg: &Config, input: &Path, output: &Path, json: bool) -> Result<Exit, CliError> {
@@ -124,6 +139,7 @@ pub fn plan(cfg: &Config, input: &Path, output: &Path, json: bool) -> Result<Exi
         .collect();
     // Offline work has no quota: it all fits in one run.
     let finish = if provider == "local" { finish_in(0, today) } else { estimate(&requests, &pools, today) };
+    let packed = packed_plan(&pending, cfg, combined_ok, &requests, &pools, today, provider);
 
     let plan = Plan {
         provider,
@@ -134,6 +150,7 @@ pub fn plan(cfg: &Config, input: &Path, output: &Path, json: bool) -> Result<Exi
         requests,
         pools,
         finish,
+        packed,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&plan).expect("plan serialises"));
@@ -155,6 +172,47 @@ fn done_posts(store: Option<&Store>, output: &Path) -> Result<HashSet<String>, C
         .filter(|p| crate::output::post_dir(output, &p.safe_id).join("summary.json").is_file())
         .map(|p| p.post_id)
         .collect())
+}
+
+/// The packed way: text-only pending posts grouped as `run` groups them, every other post
+/// as before. (Posts whose images an earlier run read may also be packed by a run; they
+/// are counted here as single requests, which errs towards more requests.)
+fn packed_plan(
+    pending: &[&PostSource],
+    cfg: &Config,
+    combined_ok: bool,
+    single: &[Demand],
+    pools: &[PoolPlan],
+    today: Date,
+    provider: &str,
+) -> PackedPlan {
+    let tokens: Vec<u64> = pending
+        .iter()
+        .filter(|p| p.images.is_empty())
+        .filter_map(|p| input::load_text(p).ok())
+        .map(|t| {
+            let post =
+                crate::provider::PostInput { post_id: String::new(), title: t.title, text: t.body, images: vec![] };
+            crate::quota::estimate::post_tokens(&post, &[])
+        })
+        .collect();
+    let packs: Vec<u64> =
+        crate::pack::group(&tokens, &cfg.pack).into_iter().map(|r| r.len() as u64).filter(|&n| n >= 2).collect();
+    let (n_packs, packed_posts) = (packs.len() as u64, packs.iter().sum::<u64>());
+    // Each packed post leaves the summary (or combined) demand; each pack joins it.
+    let summary_stage = if combined_ok && cfg.mode != Mode::Split { Stage::Combined } else { Stage::Summary };
+    let mut demands: Vec<Demand> = single
+        .iter()
+        .map(|d| Demand { stage: d.stage, model: d.model.clone(), count: d.count, fallbacks: d.fallbacks.clone() })
+        .collect();
+    if let Some(d) = demands.iter_mut().find(|d| d.stage == summary_stage.as_str()) {
+        d.count = d.count.saturating_sub(packed_posts) + n_packs;
+    }
+    let requests = demands.iter().map(|d| d.count).sum();
+    let finish = if provider == "local" { finish_in(0, today) } else { estimate(&demands, pools, today) };
+    let remaining: Option<u64> = pools.iter().map(|p| p.remaining_today.map(u64::from)).sum();
+    let chosen = crate::pack::should_pack(cfg.mode, remaining, pending.len()) && provider != "local";
+    PackedPlan { requests, packs: n_packs, packed_posts, finish, chosen }
 }
 
 /// Requests per stage for the pending posts, deciding combined or split as the pipeline does.
@@ -295,6 +353,7 @@ fn mode_name(mode: Mode) -> &'static str {
         Mode::Auto => "auto",
         Mode::Combined => "combined",
         Mode::Split => "split",
+        Mode::Packed => "packed",
     }
 }
 
@@ -337,4 +396,14 @@ fn print_table(plan: &Plan, input: &Path) {
         }
         _ => println!("\nfinish: cannot be estimated: {}", f.reason.as_deref().unwrap_or("limits unknown")),
     }
+    let p = &plan.packed;
+    let single: u64 = plan.requests.iter().map(|d| d.count).sum();
+    println!(
+        "\none by one: {single} request(s); packed: {} request(s) ({} pack(s) carrying {} post(s)), finish {}{}",
+        p.requests,
+        p.packs,
+        p.packed_posts,
+        p.finish.when,
+        if p.chosen { " (a run would pack)" } else { "" }
+    );
 }

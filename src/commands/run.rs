@@ -84,8 +84,10 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     let (tx, shutdown) = Shutdown::new();
     let halt = Arc::new(Halt::new(tx));
     let ledger = Arc::new(Ledger::open(store.clone())?.with_halt(halt.clone()));
-    let quota =
-        Arc::new(QuotaEngine::new(chosen.provider.name(), &chosen.keys, chosen.limits.clone(), store.clone(), clock));
+    let quota = Arc::new(
+        QuotaEngine::new(chosen.provider.name(), &chosen.keys, chosen.limits.clone(), store.clone(), clock)
+            .with_policy(cfg.retry),
+    );
     let shared = quota.shared_projects();
     for (project, n) in &shared {
         tracing::info!("{n} keys share project {project}: they share its quota, so rotating them adds none");
@@ -123,6 +125,11 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     let done = done_posts(&store);
     let pending_work = posts.iter().any(|p| done.get(&p.id).is_none_or(|sig| *sig != input::signature(p)));
     if pending_work {
+        // A batch with images to read needs the local tools first (Tesseract and its
+        // languages); a text-only batch runs without them.
+        if posts.iter().any(|p| !p.images.is_empty()) {
+            chosen.provider.check_setup(Stage::Ocr).await.map_err(|e| CliError::Usage(e.message))?;
+        }
         validate_models(&chosen, &quota, &ledger, &store, &run_id, &clock, &mut dispatcher).await?;
         // Every post ends in a summary (or combined) request: when all of those pools are
         // known exhausted, nothing can finish today, and nothing is sent.
@@ -146,6 +153,20 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     let bar = crate::progress::bar(posts.len() as u64, args.no_progress);
     let mut report;
     loop {
+        // Packed requests first (when the day's requests are the wall): the posts they
+        // summarise are then only rendered by the per-post pass below.
+        let done = done_posts(&store);
+        let pending = posts.iter().filter(|p| done.get(&p.id).is_none_or(|sig| *sig != input::signature(p))).count();
+        let remaining = quota.remaining_today(&pipeline.dispatcher.summary_models);
+        if pending > 1 && crate::pack::should_pack(mode, remaining, pending) && !shutdown.stopping() {
+            let packed = crate::pack::run(&pipeline, &posts, &cfg.pack, concurrency).await;
+            tracing::info!(
+                "packed requests: {} answered, {} post(s) summarised, {} left to go alone",
+                packed.packs,
+                packed.packed,
+                packed.returned
+            );
+        }
         // Posts in flight at most: enough to keep every request slot busy, few enough that
         // a batch of thousands never sits in memory.
         let window = concurrency * 2;
@@ -184,7 +205,8 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         drop(results);
         // --wait: sleep until the reset, then go again over what is left.
         match (args.wait, report.resume_at) {
-            (true, Some(reset)) if !shutdown.stopping() && halt.failure().is_none() => {
+            // A stopped provider (billing, no network) is not waited for: no reset will fix it.
+            (true, Some(reset)) if !shutdown.stopping() && halt.failure().is_none() && quota.stopped().is_none() => {
                 let wait = reset.duration_since(clock.now());
                 let wait = std::time::Duration::try_from(wait).unwrap_or_default();
                 bar.suspend(|| eprintln!("postmill: waiting for the quota reset at {}", describe(reset)));
@@ -336,9 +358,17 @@ async fn validate_models(
         if catalog::key_rejected(l) {
             tracing::warn!(key = %key_id, "key rejected by ListModels: disabled for this run");
             quota.disable_key(&key_id);
-        } else if let Some(e) = error {
+        } else if let Some(e) = error
+            && catalog::unreachable(listings.iter().map(|(_, l)| l)).is_none()
+        {
             tracing::warn!(key = %key_id, "ListModels failed: {e}");
         }
+    }
+    if let Some(why) = catalog::unreachable(listings.iter().map(|(_, l)| l)) {
+        return Err(CliError::Deferred(format!(
+            "{why}. Nothing was sent; every post waits for a later run. Hint: {}",
+            crate::provider::network::HINT
+        )));
     }
     if quota.keys().is_empty() {
         return Err(CliError::Usage("every API key was rejected; nothing was sent".into()));
@@ -381,6 +411,7 @@ fn list_models_record(chosen: &Chosen, run_id: &str, project: String, key_id: St
         thoughts_tokens: None,
         error: None,
         attempt: None,
+        posts: None,
     }
 }
 
@@ -474,7 +505,10 @@ impl Report {
         for (model, why) in quota.dropped_models() {
             eprintln!("  model {model} was dropped: {why}");
         }
-        if let Some(t) = self.resume_at {
+        if let Some(why) = quota.stopped() {
+            eprintln!("  stopped early: {why}");
+            eprintln!("  the posts left wait; run again once that is resolved (it resumes)");
+        } else if let Some(t) = self.resume_at {
             eprintln!("  work can resume at {}; run again then (it resumes), or use --wait", describe(t));
         }
     }

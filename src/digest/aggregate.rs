@@ -5,9 +5,10 @@
 //! mentions, so one long post cannot dominate, and shows the spelling most posts use
 //! (ties broken alphabetically, so the output never depends on reading order).
 
+use super::cluster::{self, Features};
 use super::{
-    CategoryCount, CompanyStats, Digest, FrequentQuestion, LoadedPost, PostEntry, ProblemGroup, SCHEMA_VERSION,
-    SkippedSummary, TopicCount,
+    AskedIn, CategoryCount, CompanyStats, Digest, LoadedPost, MonthCount, PostEntry, ProblemGroup, QuestionCluster,
+    SCHEMA_VERSION, SkippedSummary, TopicCount,
 };
 use crate::summary::{Category, CodingProblem, Summary};
 use regex::Regex;
@@ -24,7 +25,8 @@ pub(super) fn build(posts: &[LoadedPost], skipped: Vec<SkippedSummary>, generate
         topics: topics(posts),
         categories: categories(posts),
         coding_problems: coding_problems(posts),
-        frequent_questions: frequent_questions(posts),
+        question_clusters: question_clusters(posts),
+        months: months(posts),
         index: posts.iter().map(entry).collect(),
         skipped,
     }
@@ -179,8 +181,11 @@ fn coding_problems(posts: &[LoadedPost]) -> Vec<ProblemGroup> {
     let mut groups: BTreeMap<(Option<u32>, String), (Merged, Merged)> = BTreeMap::new();
     for (i, p) in posts.iter().enumerate() {
         for CodingProblem { text, leetcode } in &p.summary.extract.coding_problems {
-            let key = match leetcode {
-                Some(n) => (Some(*n), String::new()),
+            // A problem named by its title without its number counts with the posts that
+            // give the number.
+            let number = leetcode.or_else(|| super::leetcode::by_title(text));
+            let key = match number {
+                Some(n) => (Some(n), String::new()),
                 None => (None, normalise(text)),
             };
             if key == (None, String::new()) {
@@ -190,6 +195,8 @@ fn coding_problems(posts: &[LoadedPost]) -> Vec<ProblemGroup> {
             texts.add(i, &one_line(text));
             if let Some(name) = leetcode.and_then(|n| problem_name(text, n)) {
                 names.add(i, &name);
+            } else if let Some(title) = number.filter(|_| leetcode.is_none()).and_then(super::leetcode::title) {
+                names.add(i, title);
             }
         }
     }
@@ -213,50 +220,143 @@ fn coding_problems(posts: &[LoadedPost]) -> Vec<ProblemGroup> {
     out
 }
 
-/// One question as the posts ask it, and the categories they gave it.
-#[derive(Default)]
-struct Asked {
-    merged: Merged,
-    categories: BTreeMap<&'static str, (usize, Category)>,
-}
-
-impl Asked {
-    /// The category most askers gave it; the first by name among equals.
-    fn category(&self) -> Category {
-        let mut best: Option<(usize, Category)> = None;
-        for &(n, c) in self.categories.values() {
-            if best.is_none_or(|(m, _)| n > m) {
-                best = Some((n, c));
-            }
+/// The category most askers gave a cluster; the first in the schema's order among equals.
+fn majority_category(categories: impl Iterator<Item = Category>) -> Category {
+    let mut counts = [0usize; Category::ALL.len()];
+    for c in categories {
+        if let Some(i) = Category::ALL.iter().position(|&k| k == c) {
+            counts[i] += 1;
         }
-        best.map_or(Category::Other, |(_, c)| c)
     }
+    let mut best = 0;
+    for i in 1..counts.len() {
+        if counts[i] > counts[best] {
+            best = i;
+        }
+    }
+    Category::ALL[best]
 }
 
-fn frequent_questions(posts: &[LoadedPost]) -> Vec<FrequentQuestion> {
-    let mut groups: BTreeMap<String, Asked> = BTreeMap::new();
+fn question_clusters(posts: &[LoadedPost]) -> Vec<QuestionCluster> {
+    // Every question with its post and round, in post order.
+    let mut asked: Vec<(usize, &str, &crate::summary::Question)> = Vec::new();
     for (i, p) in posts.iter().enumerate() {
-        for q in p.summary.extract.rounds.iter().flat_map(|r| &r.questions) {
-            let key = normalise(&q.text);
-            if key.is_empty() {
-                continue;
+        for r in &p.summary.extract.rounds {
+            for q in &r.questions {
+                if !normalise(&q.text).is_empty() {
+                    asked.push((i, r.name.as_str(), q));
+                }
             }
-            let asked = groups.entry(key).or_default();
-            asked.merged.add(i, &one_line(&q.text));
-            asked.categories.entry(q.category.as_str()).or_insert((0, q.category)).0 += 1;
         }
     }
-    let mut out: Vec<FrequentQuestion> = groups
-        .into_values()
-        .filter(|a| a.merged.posts.len() > 1)
-        .map(|a| FrequentQuestion {
-            text: a.merged.display(),
-            category: a.category(),
-            posts: a.merged.posts.len(),
-            post_ids: a.merged.post_ids(posts),
+    let features: Vec<Features> = asked.iter().map(|(_, _, q)| Features::new(&q.text, &q.topics)).collect();
+    let mut out: Vec<QuestionCluster> = cluster::cluster(&features)
+        .into_iter()
+        .map(|members| {
+            let post_set: BTreeSet<usize> = members.iter().map(|&m| asked[m].0).collect();
+            let mut companies = Merged::default();
+            let mut rounds = BTreeSet::new();
+            let mut topics: BTreeMap<String, Merged> = BTreeMap::new();
+            for &m in &members {
+                let (i, round, q) = asked[m];
+                if let Some(c) = trimmed(&posts[i].summary.extract.company) {
+                    companies.add(i, c);
+                }
+                if !round.trim().is_empty() {
+                    rounds.insert(one_line(round));
+                }
+                for t in q.topics.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+                    topics.entry(fold(t)).or_default().add(m, t);
+                }
+            }
+            let mut topics: Vec<(usize, String)> = topics.values().map(|t| (t.posts.len(), t.display())).collect();
+            by_count(&mut topics, |t| (t.0, fold(&t.1)));
+            let mut company_names: Vec<String> = companies.forms.keys().cloned().collect();
+            company_names.dedup_by(|a, b| fold(a) == fold(b));
+            QuestionCluster {
+                text: representative(&members, &features, &asked),
+                category: majority_category(members.iter().map(|&m| asked[m].2.category)),
+                topics: topics.into_iter().map(|(_, t)| t).collect(),
+                posts: post_set.len(),
+                companies: company_names,
+                rounds: rounds.into_iter().collect(),
+                post_ids: post_set.iter().map(|&i| posts[i].summary.post_id.clone()).collect(),
+                asked: members
+                    .iter()
+                    .map(|&m| {
+                        let (i, round, q) = asked[m];
+                        AskedIn {
+                            post_id: posts[i].summary.post_id.clone(),
+                            round: one_line(round),
+                            text: one_line(&q.text),
+                            summary: format!("{}/summary.md", posts[i].dir),
+                        }
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    by_count(&mut out, |q| (q.posts, q.text.clone()));
+    // Most posts first, then most times asked; the clustering's order (first asked first)
+    // settles the rest, so equal counts keep a stable order.
+    out.sort_by(|a, b| b.posts.cmp(&a.posts).then(b.asked.len().cmp(&a.asked.len())));
+    out
+}
+
+/// The wording most like all the others in its cluster; among equals the one asked most
+/// often in those exact words, then the shortest, then the first alphabetically.
+fn representative(
+    members: &[usize],
+    features: &[Features],
+    asked: &[(usize, &str, &crate::summary::Question)],
+) -> String {
+    let mut times: BTreeMap<String, usize> = BTreeMap::new();
+    for &m in members {
+        *times.entry(one_line(&asked[m].2.text)).or_default() += 1;
+    }
+    let mut best: Option<(f64, usize, usize, String)> = None;
+    for &m in members {
+        let score: f64 =
+            members.iter().filter(|&&o| o != m).map(|&o| cluster::similarity(&features[m], &features[o])).sum();
+        let text = one_line(&asked[m].2.text);
+        let (n, len) = (times[&text], text.chars().count());
+        let better = match &best {
+            None => true,
+            Some((s, bn, blen, bt)) => {
+                if (score - s).abs() > 1e-9 {
+                    score > *s
+                } else {
+                    (std::cmp::Reverse(n), len, &text) < (std::cmp::Reverse(*bn), *blen, bt)
+                }
+            }
+        };
+        if better {
+            best = Some((score, n, len, text));
+        }
+    }
+    best.map(|(_, _, _, t)| t).unwrap_or_default()
+}
+
+/// Posts per publication month, in UTC; posts without a (readable) date count as unknown.
+fn months(posts: &[LoadedPost]) -> Vec<MonthCount> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unknown = 0;
+    for p in posts {
+        let month = p
+            .summary
+            .source
+            .published_at
+            .as_deref()
+            .and_then(|t| t.trim().parse::<jiff::Timestamp>().ok())
+            .map(|t| t.strftime("%Y-%m").to_string());
+        match month {
+            Some(m) => *counts.entry(m).or_default() += 1,
+            None => unknown += 1,
+        }
+    }
+    let mut out: Vec<MonthCount> = counts.into_iter().map(|(m, posts)| MonthCount { month: Some(m), posts }).collect();
+    if unknown > 0 {
+        out.push(MonthCount { month: None, posts: unknown });
+    }
     out
 }
 
@@ -331,7 +431,7 @@ mod tests {
         let d = build(&batch(), Vec::new(), "t".into());
         let counts: Vec<(Category, usize)> = d.categories.iter().map(|c| (c.category, c.questions)).collect();
         assert_eq!(counts[..3], [(Category::SelfIntro, 3), (Category::Fundamentals, 3), (Category::Project, 1)]);
-        assert_eq!(counts.len(), 6);
+        assert_eq!(counts.len(), Category::ALL.len());
     }
 
     #[test]
@@ -358,13 +458,30 @@ mod tests {
     }
 
     #[test]
-    fn frequent_questions_ignore_numbering_spacing_and_punctuation() {
+    fn clusters_merge_rewordings_and_count_posts() {
         let d = build(&batch(), Vec::new(), "t".into());
-        let frequent: Vec<(&str, Category, usize)> =
-            d.frequent_questions.iter().map(|q| (q.text.as_str(), q.category, q.posts)).collect();
+        let top: Vec<(&str, Category, usize)> =
+            d.question_clusters.iter().take(2).map(|q| (q.text.as_str(), q.category, q.posts)).collect();
         // "讲讲 LoRA 的原理？" (a, b, d) and "1. 讲讲LoRA的原理" (b) are one question.
-        assert_eq!(frequent, [("自我介绍", Category::SelfIntro, 3), ("讲讲 LoRA 的原理？", Category::Fundamentals, 3)]);
+        assert_eq!(top, [("讲讲 LoRA 的原理？", Category::Fundamentals, 3), ("自我介绍", Category::SelfIntro, 3)]);
+        let lora = &d.question_clusters[0];
+        assert_eq!(lora.asked.len(), 4);
+        assert_eq!(lora.companies, ["美团"]);
+        assert_eq!(lora.post_ids, ["a", "b", "d"]);
+        assert_eq!(lora.asked[2].summary, "b/summary.md");
         assert_eq!(normalise("Q3: What is RAG?"), "whatisrag");
+    }
+
+    #[test]
+    fn months_count_dated_posts_and_the_rest() {
+        let mut posts = batch();
+        posts[0].summary.source.published_at = Some("2026-02-27T02:30:00+08:00".into());
+        posts[1].summary.source.published_at = Some("2026-03-01T00:00:00Z".into());
+        posts[2].summary.source.published_at = Some("not a date".into());
+        let d = build(&posts, Vec::new(), "t".into());
+        let months: Vec<(Option<&str>, usize)> = d.months.iter().map(|m| (m.month.as_deref(), m.posts)).collect();
+        // 02:30 in UTC+8 is still February in UTC.
+        assert_eq!(months, [(Some("2026-02"), 1), (Some("2026-03"), 1), (None, 2)]);
     }
 
     #[test]

@@ -4,11 +4,17 @@
 //! Markdown and HTML syntax backslash-escaped: a title cannot break a table, start a
 //! heading, or inject markup into a viewer that renders raw HTML.
 
-use super::{Digest, category_label, href, plural, problem_label};
+use super::{Digest, QuestionCluster, category_label, href, plural, problem_label};
+use crate::summary::Category;
 use std::fmt::Write;
 
 /// The topics listed by name; the rest are in `digest.json`.
 pub(super) const TOP_TOPICS: usize = 50;
+/// Clusters listed under "Most asked", per category and per topic.
+const MOST_ASKED: usize = 30;
+const PER_CATEGORY: usize = 15;
+const STUDY_TOPICS: usize = 10;
+const PER_TOPIC: usize = 8;
 
 pub(super) fn render(d: &Digest) -> String {
     let mut out = String::new();
@@ -93,19 +99,63 @@ fn coding(out: &mut String, d: &Digest) {
     }
 }
 
+/// One cluster as a list item: its wording, how many posts, where, and the posts (linked).
+fn cluster_line(out: &mut String, c: &QuestionCluster) {
+    let mut seen = std::collections::BTreeSet::new();
+    let links: Vec<String> = c
+        .asked
+        .iter()
+        .filter(|a| seen.insert(a.post_id.clone()))
+        .map(|a| format!("[{}]({})", esc(&a.post_id), href(&a.summary)))
+        .collect();
+    let companies: Vec<String> = c.companies.iter().map(|x| esc(x)).collect();
+    let _ = writeln!(
+        out,
+        "- {} — {}{} _({})_: {}",
+        esc(&c.text),
+        plural(c.posts, "post", "posts"),
+        if companies.is_empty() { String::new() } else { format!(", {}", companies.join(", ")) },
+        category_label(c.category),
+        links.join(", ")
+    );
+}
+
+fn repeated(d: &Digest) -> impl Iterator<Item = &QuestionCluster> {
+    d.question_clusters.iter().filter(|c| c.posts > 1)
+}
+
 fn frequent(out: &mut String, d: &Digest) {
-    if d.frequent_questions.is_empty() {
+    if repeated(d).next().is_none() {
         return;
     }
-    let _ = writeln!(out, "\n## Frequent questions\n");
-    for q in &d.frequent_questions {
-        let _ = writeln!(
-            out,
-            "- {} — {} _({})_",
-            esc(&q.text),
-            plural(q.posts, "post", "posts"),
-            category_label(q.category)
-        );
+    let _ = writeln!(out, "\n## Most asked questions\n");
+    let _ = writeln!(out, "The same question in any words, asked in more than one post; most posts first.\n");
+    for c in repeated(d).take(MOST_ASKED) {
+        cluster_line(out, c);
+    }
+    let _ = writeln!(out, "\n### Most asked by category");
+    for cat in Category::ALL {
+        let clusters: Vec<&QuestionCluster> = repeated(d).filter(|c| c.category == cat).collect();
+        if clusters.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n#### {}\n", category_label(cat));
+        for c in clusters.iter().take(PER_CATEGORY) {
+            cluster_line(out, c);
+        }
+    }
+    let _ = writeln!(out, "\n### Most asked by topic");
+    for t in d.topics.iter().take(STUDY_TOPICS) {
+        let key = t.topic.to_lowercase();
+        let clusters: Vec<&QuestionCluster> =
+            repeated(d).filter(|c| c.topics.iter().any(|x| x.to_lowercase() == key)).collect();
+        if clusters.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n#### {}\n", esc(&t.topic));
+        for c in clusters.iter().take(PER_TOPIC) {
+            cluster_line(out, c);
+        }
     }
 }
 
@@ -134,6 +184,7 @@ fn posts(out: &mut String, d: &Digest) {
 /// One line, with every character Markdown (or raw HTML inside Markdown) could act on
 /// backslash-escaped; CommonMark renders each as itself.
 fn esc(s: &str) -> String {
+    let s = crate::sanitize::clean(s);
     let mut out = String::with_capacity(s.len());
     for (i, word) in s.split_whitespace().enumerate() {
         if i > 0 {

@@ -10,8 +10,11 @@
 //! summaries rewrites no file at all.
 
 mod aggregate;
+pub mod cluster;
 mod html;
+mod leetcode;
 mod markdown;
+mod svg;
 
 use crate::output::{OutputError, write_atomic};
 use crate::summary::{Category, Summary};
@@ -19,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the shape of `digest.json` changes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: `question_clusters` (near-duplicates merged) replace `frequent_questions`
+/// (exact repeats only), and `months` counts posts by publication month.
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub const JSON_FILE: &str = "digest.json";
 pub const MARKDOWN_FILE: &str = "digest.md";
@@ -35,7 +40,7 @@ pub enum DigestError {
     Write(#[from] OutputError),
 }
 
-/// `digest.json`, schema_version 1. Field order is the file's key order.
+/// `digest.json`, schema_version 2. Field order is the file's key order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Digest {
     pub schema_version: u32,
@@ -51,8 +56,11 @@ pub struct Digest {
     pub categories: Vec<CategoryCount>,
     /// Coding problems grouped by LeetCode number (or by their text when they have none).
     pub coding_problems: Vec<ProblemGroup>,
-    /// Questions asked, in substance word for word, in more than one post.
-    pub frequent_questions: Vec<FrequentQuestion>,
+    /// Every question, near-duplicates across posts merged: most posts first.
+    pub question_clusters: Vec<QuestionCluster>,
+    /// Posts per publication month (`YYYY-MM`, UTC), oldest first; `null` counts the posts
+    /// whose source gives no date.
+    pub months: Vec<MonthCount>,
     /// One entry per summary, in folder order.
     pub index: Vec<PostEntry>,
     /// Summary files that exist but could not be read.
@@ -91,13 +99,38 @@ pub struct ProblemGroup {
     pub post_ids: Vec<String>,
 }
 
+/// One question as the posts ask it, in whatever words.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrequentQuestion {
-    /// The wording most posts use.
+pub struct QuestionCluster {
+    /// The representative wording: the one most like all the others (the shortest, then
+    /// the first alphabetically, among equals).
     pub text: String,
+    /// The category most askers gave it.
     pub category: Category,
+    /// The questions' topics, most used first.
+    pub topics: Vec<String>,
+    /// Posts that ask it.
     pub posts: usize,
+    pub companies: Vec<String>,
+    pub rounds: Vec<String>,
     pub post_ids: Vec<String>,
+    /// Every time it was asked, in post order.
+    pub asked: Vec<AskedIn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AskedIn {
+    pub post_id: String,
+    pub round: String,
+    pub text: String,
+    /// The post's summary, relative to the output folder.
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonthCount {
+    pub month: Option<String>,
+    pub posts: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

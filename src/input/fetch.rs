@@ -99,29 +99,30 @@ pub async fn fetch_images(
     concurrency: usize,
     retry_failed: bool,
 ) -> Vec<FetchError> {
-    let mut slots: Vec<(usize, Vec<Slot>)> = Vec::new();
+    // Each post's slots, with each image's place in the note's `image_list`.
+    let mut slots: Vec<(usize, Vec<(usize, Slot)>)> = Vec::new();
     for (i, post) in posts.iter().enumerate().filter(|(_, p)| !p.pending_urls.is_empty()) {
         let dir = media_dir.join(&post.safe_id);
         let post_slots =
-            post.pending_urls.iter().enumerate().map(|(n, url)| slot(&dir, n + 1, url, retry_failed)).collect();
+            post.pending_urls.iter().map(|(place, url)| (*place, slot(&dir, *place, url, retry_failed))).collect();
         slots.push((i, post_slots));
     }
-    let wanted = slots.iter().flat_map(|(_, s)| s).filter(|s| matches!(s, Slot::Fetch(_))).count();
+    let wanted = slots.iter().flat_map(|(_, s)| s).filter(|(_, s)| matches!(s, Slot::Fetch(_))).count();
     if wanted > 0 {
         tracing::info!("downloading {wanted} image(s) of {} crawler note(s) into {}", slots.len(), media_dir.display());
     }
 
     // Every download of the batch in one stream, so `concurrency` bounds them all.
     let jobs = slots.iter().enumerate().flat_map(|(k, (_, post_slots))| {
-        post_slots.iter().enumerate().filter_map(move |(n, s)| match s {
-            Slot::Fetch(url) => Some((k, n, url.clone())),
+        post_slots.iter().enumerate().filter_map(move |(n, (place, s))| match s {
+            Slot::Fetch(url) => Some((k, n, *place, url.clone())),
             _ => None,
         })
     });
     let mut results: Vec<(usize, usize, Result<PathBuf, Problem>)> = futures::stream::iter(jobs)
-        .map(|(k, n, url)| {
+        .map(|(k, n, place, url)| {
             let dir = media_dir.join(&posts[slots[k].0].safe_id);
-            async move { (k, n, fetch_one(client, &url, &dir, n + 1).await) }
+            async move { (k, n, fetch_one(client, &url, &dir, place).await) }
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
@@ -133,18 +134,19 @@ pub async fn fetch_images(
     for (k, n, result) in results {
         let (i, post_slots) = &mut slots[k];
         let i = *i;
-        let url = match &post_slots[n] {
+        let (place, slot) = &mut post_slots[n];
+        let url = match slot {
             Slot::Fetch(url) => url.clone(),
             _ => unreachable!("only pending slots are fetched"),
         };
-        post_slots[n] = match result {
+        *slot = match result {
             Ok(path) => Slot::Present(path),
             Err(problem) => {
                 let error = FetchError { post: posts[i].id.clone(), url, problem };
                 tracing::warn!("{error}");
                 let message = error.to_string();
                 if error.problem.is_permanent() {
-                    remember(&media_dir.join(&posts[i].safe_id), n + 1, &message);
+                    remember(&media_dir.join(&posts[i].safe_id), *place, &message);
                 }
                 errors.push(error);
                 Slot::Failed(message)
@@ -154,10 +156,10 @@ pub async fn fetch_images(
     for (i, post_slots) in slots {
         let post = &mut posts[i];
         post.pending_urls.clear();
-        for (n, s) in post_slots.into_iter().enumerate() {
+        for (place, s) in post_slots {
             match s {
                 Slot::Present(path) => post.images.push(path),
-                Slot::Failed(error) => post.failed_images.push(((n + 1).to_string(), error)),
+                Slot::Failed(error) => post.failed_images.push((place.to_string(), error)),
                 Slot::Fetch(_) => unreachable!("every pending slot was fetched"),
             }
         }
@@ -366,7 +368,7 @@ mod tests {
             published_at: None,
             text: None,
             images: Vec::new(),
-            pending_urls: urls,
+            pending_urls: urls.into_iter().enumerate().map(|(i, u)| (i + 1, u)).collect(),
             failed_images: Vec::new(),
         }
     }

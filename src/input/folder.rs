@@ -3,7 +3,7 @@
 
 use super::ids::Allocator;
 use super::image::{is_image_name, natural_cmp, sniff_mime};
-use super::mediacrawler::{self, ExportFile, Notes};
+use super::mediacrawler::{self, ExportFile, Notes, tree};
 use super::text::{decode, normalize};
 use super::{InputError, LoadedText, PostSource, Skipped, TextSource};
 use crate::provider::ImageInput;
@@ -15,18 +15,33 @@ use std::sync::Arc;
 /// The text files of a post folder, in order of preference.
 const TEXT_FILES: [&str; 4] = ["post.json", "post.md", "post.txt", "content.txt"];
 
-/// Walks `root` and returns its posts (sorted by path) and the folders it passed over.
+/// Walks `root` and returns its posts (sorted by path) and what it passed over. `root` may
+/// also be one export file of MediaCrawler's.
 pub fn discover(root: &Path) -> Result<(Vec<PostSource>, Vec<Skipped>), std::io::Error> {
     let mut posts = Vec::new();
     let mut skipped = Vec::new();
-    if !root.is_dir() {
+    let mut notes = Notes::default();
+    if root.is_file() {
+        read_given_file(root, &mut notes, &mut skipped)?;
+    } else if !root.is_dir() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("input folder {} does not exist", root.display()),
         ));
+    } else if let Some(data) = tree::media_of(root) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} holds MediaCrawler's downloaded media, not notes: point --input at {} or the crawler's project folder",
+                root.display(),
+                data.display()
+            ),
+        ));
+    } else if tree::is_project_root(root) {
+        walk_project(root, &mut posts, &mut notes, &mut skipped)?;
+    } else {
+        walk(root, &mut posts, &mut notes, &mut skipped)?;
     }
-    let mut notes = Notes::default();
-    walk(root, &mut posts, &mut notes, &mut skipped)?;
     posts.extend(notes.into_posts());
     // Stable: the notes of one export keep the export's order.
     posts.sort_by(|a: &PostSource, b| natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()));
@@ -35,6 +50,66 @@ pub fn discover(root: &Path) -> Result<(Vec<PostSource>, Vec<Skipped>), std::io:
         p.safe_id = ids.allocate(&p.id);
     }
     Ok((posts, skipped))
+}
+
+/// `--input` naming one file: a MediaCrawler export or store, whatever its name. A file
+/// postmill cannot read, or one that fails as a whole, is a usage error: nothing else
+/// would be processed.
+fn read_given_file(path: &Path, notes: &mut Notes, skipped: &mut Vec<Skipped>) -> std::io::Result<()> {
+    let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+    let kind = match mediacrawler::classify_given(path) {
+        None => {
+            return Err(invalid(format!(
+                "input {} is not a folder of posts nor a MediaCrawler export (.jsonl, .json, .csv, .db)",
+                path.display()
+            )));
+        }
+        Some(ExportFile::Comments) => {
+            return Err(invalid(format!(
+                "input {} holds MediaCrawler's comments, not notes: give its *_contents_* file",
+                path.display()
+            )));
+        }
+        Some(kind) => kind,
+    };
+    if !notes.read(path, kind, skipped) {
+        let reason = skipped.pop().map(|s| s.reason).unwrap_or_default();
+        return Err(invalid(format!("{}: {reason}", path.display())));
+    }
+    Ok(())
+}
+
+/// A MediaCrawler project root: its SQLite stores and its `data/` folder hold the notes;
+/// anything else that would be a post (the docs' screenshots, the web UI's logos) is
+/// reported as skipped, one line per folder.
+fn walk_project(
+    root: &Path,
+    posts: &mut Vec<PostSource>,
+    notes: &mut Notes,
+    skipped: &mut Vec<Skipped>,
+) -> std::io::Result<()> {
+    for store in tree::stores(root) {
+        notes.read(&store, ExportFile::Store, skipped);
+    }
+    let data = root.join("data");
+    for (path, kind) in sorted_entries(root)? {
+        if !kind.is_dir() {
+            continue;
+        }
+        if path == data {
+            walk(&path, posts, notes, skipped)?;
+        } else if !tree::never_walked(&path) {
+            // Walked only to say what is not taken: its posts and notes are dropped.
+            let (mut found, mut ignored) = (Vec::new(), Vec::new());
+            walk(&path, &mut found, &mut Notes::default(), &mut ignored)?;
+            skipped.extend(found.into_iter().map(|p| Skipped {
+                path: p.path,
+                reason: tree::PROJECT_IMAGES.into(),
+                unreadable: false,
+            }));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
@@ -57,8 +132,8 @@ fn walk(dir: &Path, posts: &mut Vec<PostSource>, notes: &mut Notes, skipped: &mu
     let mut holds_exports = false;
     for (path, _) in entries.iter().filter(|(_, t)| !t.is_dir()) {
         let kind = mediacrawler::classify(path);
-        if let Some(ExportFile::Contents(format)) = kind {
-            notes.read_export(path, format, skipped);
+        if let Some(kind) = kind {
+            notes.read(path, kind, skipped);
         }
         holds_exports |= kind.is_some();
     }
@@ -98,15 +173,29 @@ fn walk(dir: &Path, posts: &mut Vec<PostSource>, notes: &mut Notes, skipped: &mu
         return Ok(());
     }
     let mut subdirs: Vec<&PathBuf> = entries.iter().filter(|(_, t)| t.is_dir()).map(|(p, _)| p).collect();
+    // A folder with sub-folders is not reported as postless: what they hold is.
+    let leaf = subdirs.is_empty();
     // The crawler's data folder (`data/xhs/`) holds exports, directly or in `json/` and the
     // like; its `images/` and `videos/` are the notes' media, not posts. Only checked when
     // such a folder exists, so ordinary trees are not read twice.
     if subdirs.iter().any(|p| mediacrawler::is_media_folder(p))
-        && (holds_exports || subdirs.iter().any(|p| mediacrawler::holds_exports(p)))
+        && (holds_exports || tree::is_xhs_data_folder(dir) || subdirs.iter().any(|p| mediacrawler::holds_exports(p)))
     {
         subdirs.retain(|p| !mediacrawler::is_media_folder(p));
     }
-    if subdirs.is_empty() && !holds_exports {
+    // Another platform's crawl (`data/douyin/`): one line, not one failure per record.
+    subdirs.retain(|p| match tree::other_platform(p) {
+        Some(platform) => {
+            skipped.push(Skipped {
+                path: p.to_path_buf(),
+                reason: format!("MediaCrawler {platform} data: not Xiaohongshu notes"),
+                unreadable: false,
+            });
+            false
+        }
+        None => true,
+    });
+    if leaf && !holds_exports {
         skipped.push(Skipped {
             path: dir.to_path_buf(),
             reason: "no post text (post.json, post.md, post.txt, content.txt) and no images".into(),

@@ -31,9 +31,9 @@ pub struct PostSource {
     pub text: Option<TextSource>,
     /// Image files in natural order.
     pub images: Vec<PathBuf>,
-    /// Image URLs of a crawler note with no local copies, until [`fetch::fetch_images`]
-    /// downloads them into `images`.
-    pub pending_urls: Vec<String>,
+    /// Image URLs of a crawler note with no local copies, each with its 1-based place in
+    /// the note's `image_list`, until [`fetch::fetch_images`] downloads them into `images`.
+    pub pending_urls: Vec<(usize, String)>,
     /// Images that could not be downloaded: (file name, error naming the URL). They are
     /// listed as failed images of the post's summary; the post goes on without them.
     pub failed_images: Vec<(String, String)>,

@@ -24,7 +24,8 @@ pub struct StageModels {
 }
 
 /// Lists models with every key (each once), retrying a key whose listing fails on the
-/// way (5xx, timeout, connection) a few times with jittered backoff. Every attempt is
+/// way (5xx, timeout) a few times with jittered backoff. A host that cannot be reached is
+/// not retried, nor asked again with the next key: it is the same host. Every attempt is
 /// returned, for the ledger; keys that are rejected come back as errors, for the caller
 /// to disable.
 pub async fn list_all(
@@ -45,11 +46,12 @@ pub async fn list_all(
             let started = clock.now();
             let t = std::time::Instant::now();
             let result = provider.list_models(key.as_ref()).await;
-            let transient = matches!(
-                &result,
-                Err(e) if matches!(e.failure, Failure::ServerError | Failure::Timeout | Failure::Connection)
-            );
+            let transient = matches!(&result, Err(e) if matches!(e.failure, Failure::ServerError | Failure::Timeout));
+            let unreachable = matches!(&result, Err(e) if e.failure == Failure::Connection);
             out.push(Listing { key: key.clone(), result, latency_ms: t.elapsed().as_millis() as u64, started });
+            if unreachable {
+                return out;
+            }
             match delays.next() {
                 Some(delay) if transient => tokio::time::sleep(delay).await,
                 _ => break,
@@ -57,6 +59,14 @@ pub async fn list_all(
         }
     }
     out
+}
+
+/// Why the host could not be reached, when every listing failed that way.
+pub fn unreachable<'a>(listings: impl IntoIterator<Item = &'a Listing>) -> Option<&'a str> {
+    let listings: Vec<&Listing> = listings.into_iter().collect();
+    let all = !listings.is_empty()
+        && listings.iter().all(|l| matches!(&l.result, Err(e) if e.failure == Failure::Connection));
+    all.then(|| listings.last().and_then(|l| l.result.as_ref().err()).map(|e| e.message.as_str())).flatten()
 }
 
 /// The generating models listed by any key; `None` when no server had a listing to give.

@@ -5,15 +5,18 @@
 //! model, a rejected key...). Providers decide nothing about retrying or routing: that is
 //! the quota engine's job, the same for every provider.
 
+pub mod body;
 pub mod catalog;
 pub mod gemini;
 pub mod local;
+pub mod network;
 pub mod openai;
 pub mod prompt;
 pub mod redact;
+pub mod values;
 
 use crate::config::ApiKey;
-use crate::summary::{CombinedAnswer, Extract};
+use crate::summary::{CombinedAnswer, Extract, PackedEntryError, PackedSummary};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +27,8 @@ pub enum Stage {
     Combined,
     Ocr,
     Summary,
+    /// Several posts' summaries in one request.
+    Packed,
     ListModels,
 }
 
@@ -33,6 +38,7 @@ impl Stage {
             Stage::Combined => "combined",
             Stage::Ocr => "ocr",
             Stage::Summary => "summary",
+            Stage::Packed => "packed",
             Stage::ListModels => "list_models",
         }
     }
@@ -41,6 +47,7 @@ impl Stage {
             "combined" => Stage::Combined,
             "ocr" => Stage::Ocr,
             "summary" => Stage::Summary,
+            "packed" => Stage::Packed,
             "list_models" => Stage::ListModels,
             _ => return None,
         })
@@ -84,6 +91,16 @@ pub enum Task {
     Ocr { image: ImageInput },
     /// The summary of text plus images already read.
     Summary { post: Arc<PostInput>, ocr: Vec<OcrText> },
+    /// The summaries of several posts (text plus images already read) in one request,
+    /// answered post by post; `output_tokens` is the output budget the pack was sized for.
+    Packed { posts: Vec<PackedPost>, output_tokens: u32 },
+}
+
+/// One post of a packed request.
+#[derive(Debug, Clone)]
+pub struct PackedPost {
+    pub post: Arc<PostInput>,
+    pub ocr: Vec<OcrText>,
 }
 
 impl Task {
@@ -92,6 +109,18 @@ impl Task {
             Task::Combined { .. } => Stage::Combined,
             Task::Ocr { .. } => Stage::Ocr,
             Task::Summary { .. } => Stage::Summary,
+            Task::Packed { .. } => Stage::Packed,
+        }
+    }
+
+    /// The output budget a first attempt asks for: the server's default, except for a
+    /// packed request, whose answer is as long as its posts' summaries together.
+    pub fn initial_budget(&self) -> Budget {
+        match self {
+            Task::Packed { output_tokens, .. } => {
+                Budget { max_output_tokens: Some(*output_tokens), thinking_off: false }
+            }
+            _ => Budget::default(),
         }
     }
 }
@@ -101,6 +130,8 @@ pub enum Answer {
     Combined(CombinedAnswer),
     Ocr(String),
     Summary(Extract),
+    /// Each entry read on its own: a broken one does not spoil the others.
+    Packed(Vec<Result<PackedSummary, PackedEntryError>>),
 }
 
 /// Token counts as reported by the server (any may be absent).
@@ -119,14 +150,21 @@ pub struct Generation {
     pub model_version: Option<String>,
 }
 
-/// Knobs the quota engine may turn on a retry.
-#[derive(Debug, Clone, Copy, Default)]
+/// Knobs the scheduler may turn on a retry of one job on one model. A budget belongs to
+/// the model it was raised for: the scheduler never carries it to another model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Budget {
-    /// `maxOutputTokens`; `None` leaves the server's default.
+    /// The output budget wanted; `None` leaves the server's default. Providers clamp it to
+    /// what the model is known to allow (ListModels' `outputTokenLimit`, a cap a 400 named).
     pub max_output_tokens: Option<u32>,
-    /// Ask the model not to spend output budget on thinking.
+    /// Ask the model to spend as little of the output budget on thinking as it accepts:
+    /// what that means depends on the model family, which only the provider knows.
     pub thinking_off: bool,
 }
+
+/// The output budget asked for after a cut-off answer: "as much as the model allows",
+/// clamped by the provider to the model's own cap.
+pub const RAISED_OUTPUT_TOKENS: u32 = 65_536;
 
 /// One request to make.
 #[derive(Debug, Clone, Copy)]
@@ -145,12 +183,14 @@ pub struct ModelInfo {
     pub generates: bool,
 }
 
-/// Which window a 429 speaks of.
+/// Which window a quota refusal speaks of. Every quota refusal is about one model's pool
+/// (project × model): a billing stop is [`Failure::Billing`], not a quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaScope {
     /// A per-minute request or token quota: wait, then go on.
     PerMinute,
-    /// A per-day quota (or a limit of zero): nothing until the next Pacific midnight.
+    /// A per-day quota (or a limit of zero, or a model's free allowance spent): nothing
+    /// until the next Pacific midnight.
     PerDay,
     /// A 429 that says nothing about which quota.
     Unknown,
@@ -169,14 +209,57 @@ pub struct QuotaSignal {
     pub retry_delay: Option<Duration>,
 }
 
+/// A parameter of the request that the model refused. The same request without it (or with
+/// the value it names) will do: never a reason to drop the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The output budget is above the model's cap; the cap when the message names it.
+    OutputCap(Option<u32>),
+    /// `max_tokens` is not taken (OpenAI o-series, gpt-5): `max_completion_tokens` is.
+    MaxTokensName,
+    /// The thinking setting sent (`thinkingBudget: 0` to a model that always thinks).
+    Thinking,
+}
+
+/// How far a failure reaches: what else it tells the engine not to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Only this request (its content, one of its parameters, or its answer).
+    Request,
+    /// This model's pool of this project (a quota, a retired model, server trouble).
+    Pool,
+    /// This key (rejected, suspended, leaked): other keys go on.
+    Key,
+    /// The whole provider: every model on every key (an account out of credit, a host
+    /// that cannot be reached).
+    Provider,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Request => "request",
+            Scope::Pool => "pool",
+            Scope::Key => "key",
+            Scope::Provider => "provider",
+        }
+    }
+}
+
 /// Why a request did not produce an answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
     RateLimited(QuotaSignal),
+    /// The account is out of credit (OpenAI `insufficient_quota` that is not a rate):
+    /// nothing on this provider answers until someone pays; no reset time.
+    Billing,
+    /// A parameter was refused; see [`Refusal`].
+    Refused(Refusal),
     ModelNotFound,
     KeyRejected,
     ServerError,
     Timeout,
+    /// The host could not be reached (DNS, refused, connect timeout): nothing was sent.
     Connection,
     /// The prompt or the answer was refused for safety (or a like reason).
     Blocked {
@@ -204,10 +287,13 @@ pub enum Outcome {
     Blocked,
     BadOutput,
     BadRequest,
+    Billing,
+    ParamRefused,
+    Unreachable,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Ok,
         Outcome::RateLimited,
         Outcome::QuotaExhausted,
@@ -218,6 +304,9 @@ impl Outcome {
         Outcome::Blocked,
         Outcome::BadOutput,
         Outcome::BadRequest,
+        Outcome::Billing,
+        Outcome::ParamRefused,
+        Outcome::Unreachable,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -231,7 +320,21 @@ impl Outcome {
             Outcome::Blocked => "blocked",
             Outcome::BadOutput => "bad_output",
             Outcome::BadRequest => "bad_request",
+            Outcome::Billing => "billing",
+            Outcome::ParamRefused => "param_refused",
+            Outcome::Unreachable => "unreachable",
         }
+    }
+    /// How far an outcome of this kind reaches, for `audit`.
+    pub fn scope(self) -> Option<Scope> {
+        Some(match self {
+            Outcome::Ok => return None,
+            Outcome::RateLimited | Outcome::QuotaExhausted | Outcome::ModelNotFound => Scope::Pool,
+            Outcome::ServerError | Outcome::Timeout => Scope::Pool,
+            Outcome::KeyRejected => Scope::Key,
+            Outcome::Billing | Outcome::Unreachable => Scope::Provider,
+            Outcome::Blocked | Outcome::BadOutput | Outcome::BadRequest | Outcome::ParamRefused => Scope::Request,
+        })
     }
     pub fn parse(s: &str) -> Option<Outcome> {
         Outcome::ALL.into_iter().find(|o| o.as_str() == s)
@@ -243,14 +346,39 @@ impl Failure {
         match self {
             Failure::RateLimited(q) if q.scope == QuotaScope::PerDay => Outcome::QuotaExhausted,
             Failure::RateLimited(_) => Outcome::RateLimited,
+            Failure::Billing => Outcome::Billing,
+            Failure::Refused(_) => Outcome::ParamRefused,
             Failure::ModelNotFound => Outcome::ModelNotFound,
             Failure::KeyRejected => Outcome::KeyRejected,
-            Failure::ServerError | Failure::Connection | Failure::Unavailable => Outcome::ServerError,
+            Failure::Connection => Outcome::Unreachable,
+            Failure::ServerError | Failure::Unavailable => Outcome::ServerError,
             Failure::Timeout => Outcome::Timeout,
             Failure::Blocked { .. } => Outcome::Blocked,
             Failure::BadOutput { .. } => Outcome::BadOutput,
             Failure::BadRequest => Outcome::BadRequest,
         }
+    }
+
+    /// How far this failure reaches.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Failure::Unavailable => Scope::Provider,
+            _ => self.outcome().scope().unwrap_or(Scope::Request),
+        }
+    }
+
+    /// Whether a later run may well succeed where this one did not: such a failure never
+    /// marks a job failed for good.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Failure::RateLimited(_)
+                | Failure::Billing
+                | Failure::ServerError
+                | Failure::Timeout
+                | Failure::Connection
+                | Failure::Unavailable
+        )
     }
 }
 
@@ -291,6 +419,12 @@ pub trait Provider: Send + Sync {
     /// models, whose finished answers are never paid for twice.
     fn revision(&self, _stage: Stage) -> Option<String> {
         None
+    }
+    /// Checks, before the first request of `stage` in a run, that what this provider runs
+    /// locally is installed (Tesseract and its languages for the local OCR). An error
+    /// stops the run before anything is processed (exit 2, naming what to install).
+    async fn check_setup(&self, _stage: Stage) -> Result<(), CallError> {
+        Ok(())
     }
     /// Every model the server lists (all pages). `Ok(None)`: the server has no listing.
     async fn list_models(&self, key: Option<&ApiKey>) -> Result<Option<Vec<ModelInfo>>, CallError>;

@@ -10,6 +10,11 @@
 //! a failure worth a backoff, a ledger row or another model; the refused request carried no
 //! tokens. The answer is still checked against the schema's Rust type either way.
 //!
+//! The output budget is handled the same way: the field (`max_tokens` or
+//! `max_completion_tokens`) and the cap a model takes are learned from its 400s (the four
+//! wordings in `classify::output_refusal`) and the request is resent at once, fixed, and
+//! the fix remembered for that model only.
+//!
 //! Models are validated against `GET {base_url}/models`; servers without it (a 404) make
 //! [`Provider::list_models`] answer `Ok(None)` and the scheduler skips validation.
 
@@ -18,16 +23,17 @@ mod request;
 pub mod response;
 
 use crate::config::{ApiKey, RemoteConfig};
-use crate::provider::{Call, CallError, Failure, Generation, ModelInfo, Provider};
+use crate::provider::network::{CONNECT_TIMEOUT, transport_failure};
+use crate::provider::{Call, CallError, Failure, Generation, ModelInfo, Provider, Refusal, body};
 use async_trait::async_trait;
 use classify::ErrorBody;
 use jiff::Timestamp;
-use request::OutputMode;
+use request::{OutputMode, TokenParam};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use response::AnswerKind;
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// A chat-completions server.
@@ -39,12 +45,15 @@ pub struct OpenAiProvider {
     needs_key: bool,
     /// Models whose server refused a strict `json_schema`: they get `json_object`.
     json_object_models: Mutex<HashSet<String>>,
+    /// The output budget's field and cap, per model, as its refusals taught them.
+    token_params: Mutex<HashMap<String, TokenParam>>,
 }
 
 impl OpenAiProvider {
     pub fn new(config: &RemoteConfig) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(config.request_timeout)
+            .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("postmill/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(OpenAiProvider {
@@ -52,7 +61,28 @@ impl OpenAiProvider {
             base_url: config.base_url.trim_end_matches('/').to_string(),
             needs_key: !config.keys.is_empty(),
             json_object_models: Mutex::new(HashSet::new()),
+            token_params: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn token_param(&self, model: &str) -> TokenParam {
+        let params = self.token_params.lock().unwrap_or_else(|e| e.into_inner());
+        params.get(model).copied().unwrap_or_else(|| TokenParam::default_for(&self.base_url, model))
+    }
+
+    /// Learns from a refused output budget; `false` when there is nothing new to try.
+    fn learn_refusal(&self, model: &str, refusal: Refusal) -> bool {
+        let before = self.token_param(model);
+        let after = match refusal {
+            Refusal::MaxTokensName => TokenParam { completion_name: true, ..before },
+            Refusal::OutputCap(Some(cap)) => TokenParam { cap: Some(before.cap.map_or(cap, |c| c.min(cap))), ..before },
+            Refusal::OutputCap(None) | Refusal::Thinking => before,
+        };
+        if after == before {
+            return false;
+        }
+        self.token_params.lock().unwrap_or_else(|e| e.into_inner()).insert(model.to_string(), after);
+        true
     }
 
     fn output_mode(&self, model: &str) -> OutputMode {
@@ -67,7 +97,7 @@ impl OpenAiProvider {
 
     /// One chat-completions request in `mode`.
     async fn complete(&self, call: &Call<'_>, mode: OutputMode) -> Result<Generation, Attempt> {
-        let body = request::chat_body(call.model, call.task, call.budget, mode);
+        let body = request::chat_body(call.model, call.task, call.budget, mode, self.token_param(call.model));
         let secret = call.key.map(ApiKey::secret);
         let url = format!("{}/chat/completions", self.base_url);
         let builder = authorized(self.client.post(&url).json(&body), secret);
@@ -129,8 +159,33 @@ impl Provider for OpenAiProvider {
     }
 
     async fn generate(&self, call: Call<'_>) -> Result<Generation, CallError> {
+        // At most one fix of each kind: the field's name, the cap, the schema mode.
+        let mut result = self.complete_with_schema_fallback(&call).await;
+        for _ in 0..2 {
+            match &result {
+                Err(e) if let Failure::Refused(refusal) = e.failure => {
+                    if !self.learn_refusal(call.model, refusal) {
+                        break;
+                    }
+                    tracing::warn!(
+                        model = call.model,
+                        "the server refused the output budget ({}); resending with {:?} for this model",
+                        e.message,
+                        self.token_param(call.model)
+                    );
+                    result = self.complete_with_schema_fallback(&call).await;
+                }
+                _ => break,
+            }
+        }
+        result
+    }
+}
+
+impl OpenAiProvider {
+    async fn complete_with_schema_fallback(&self, call: &Call<'_>) -> Result<Generation, CallError> {
         let mode = self.output_mode(call.model);
-        match self.complete(&call, mode).await {
+        match self.complete(call, mode).await {
             Ok(generation) => Ok(generation),
             Err(Attempt::SchemaRejected(refused)) => {
                 tracing::warn!(
@@ -139,7 +194,7 @@ impl Provider for OpenAiProvider {
                     refused.message
                 );
                 self.remember_json_object(call.model);
-                self.complete(&call, OutputMode::JsonObject).await.map_err(Attempt::into_error)
+                self.complete(call, OutputMode::JsonObject).await.map_err(Attempt::into_error)
             }
             Err(Attempt::Failed(e)) => Err(e),
         }
@@ -164,43 +219,19 @@ fn authorized(builder: reqwest::RequestBuilder, secret: Option<&str>) -> reqwest
     }
 }
 
-/// Sends a request and reads its whole body.
+/// Sends a request and reads its body, up to [`body::MAX_BODY_BYTES`].
 async fn send(
     builder: reqwest::RequestBuilder,
     secret: Option<&str>,
 ) -> Result<(StatusCode, HeaderMap, Vec<u8>), CallError> {
-    let response = builder.send().await.map_err(|e| transport_error(&e, None, secret))?;
+    let response = builder.send().await.map_err(|e| transport_failure(&e, None, secret))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response.bytes().await.map_err(|e| transport_error(&e, Some(status), secret))?;
-    Ok((status, headers, bytes.to_vec()))
-}
-
-/// A request that got no complete answer. A body cut off mid-way is the server's failure
-/// (retryable), like any connection error once a status has arrived.
-fn transport_error(e: &reqwest::Error, status: Option<StatusCode>, secret: Option<&str>) -> CallError {
-    let failure = if e.is_timeout() {
-        Failure::Timeout
-    } else if status.is_some() || e.is_body() || e.is_decode() {
-        Failure::ServerError
-    } else {
-        Failure::Connection
-    };
-    let message = classify::redact(&error_chain(e), secret);
-    CallError::new(failure, status.map(|s| s.as_u16()), message)
-}
-
-/// reqwest's own message is only the outermost layer ("error sending request"); the cause
-/// (connection refused, timed out...) is what a user needs.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
+    let bytes = body::read_capped(response, body::MAX_BODY_BYTES).await.map_err(|e| match e {
+        Ok(too_large) => too_large,
+        Err(e) => transport_failure(&e, Some(status.as_u16()), secret),
+    })?;
+    Ok((status, headers, bytes))
 }
 
 fn call_error(status: StatusCode, headers: &HeaderMap, error: &ErrorBody, secret: Option<&str>) -> CallError {

@@ -4,7 +4,7 @@
 //! Each image travels right after a text part `Image file: <name>`, so a model (and the
 //! test servers) can tie a transcription to its file.
 
-use super::{OcrText, PostInput};
+use super::{OcrText, PackedPost, PostInput};
 
 /// Bumped whenever a prompt changes meaningfully. Recorded in each summary's provenance;
 /// not part of a job's identity, so a better prompt never re-spends quota on finished posts.
@@ -74,6 +74,37 @@ pub fn summary(post: &PostInput, ocr: &[OcrText]) -> String {
         }
     }
     out
+}
+
+/// The whole prompt of a packed request: the rules once, then each post between markers
+/// that name it, so the model keeps them apart and keys its answer by id.
+pub fn packed(posts: &[PackedPost]) -> String {
+    let ids: Vec<&str> = posts.iter().map(|p| p.post.post_id.as_str()).collect();
+    let mut out = format!(
+        "{SUMMARY_RULES}\n\nThis request holds {n} separate posts by different authors: {list}. Each \
+         starts with a line `=== Post <id> ===` and ends with `=== End of post <id> ===`. Answer with \
+         exactly one entry in `posts` per post, `post_id` exactly as given, each summarising only \
+         its own post: never put a question, company or tip of one post into another's summary.",
+        n = posts.len(),
+        list = ids.join(", "),
+    );
+    for p in posts {
+        let id = &p.post.post_id;
+        out.push_str(&format!("\n\n{}\n{}", pack_marker(id), post_body(&p.post)));
+        for o in &p.ocr {
+            match &o.text {
+                Some(t) => out.push_str(&format!("\n\n--- Text of image {} ---\n{}", o.file, t)),
+                None => out.push_str(&format!("\n\n--- Image {} could not be read ---", o.file)),
+            }
+        }
+        out.push_str(&format!("\n=== End of post {id} ==="));
+    }
+    out
+}
+
+/// The line that opens a post in a packed request.
+pub fn pack_marker(post_id: &str) -> String {
+    format!("=== Post {post_id} ===")
 }
 
 /// The marker placed before each image part.

@@ -8,10 +8,15 @@
 //!   the pool until the next Pacific midnight, persisted; neither stacks on a 429 that
 //!   answered a request sent before the pool was already cooling;
 //! - keys share their project's pools, so a second key of an exhausted project is never
-//!   tried; a 404 drops the model; a rejected key is disabled.
+//!   tried; a 404 drops the model; a rejected key is disabled;
+//! - a wait the server asks for beyond `max_wait` (or a run of 429s that say nothing)
+//!   defers the pool until then instead of sleeping through it;
+//! - consecutive 5xx/timeouts open the pool's circuit breaker: it pauses, then lets one
+//!   probe through at growing intervals (up to minutes) until the server answers again;
+//! - an account out of credit (billing) stops the whole provider.
 
 use super::clock::{Clock, describe, next_pacific_midnight, pacific_day};
-use crate::config::{ApiKey, Limits};
+use crate::config::{ApiKey, Limits, RetryPolicy};
 use crate::provider::{Failure, QuotaScope, QuotaSignal};
 use crate::store::{PoolRow, Store};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter, clock::Clock as _};
@@ -61,10 +66,12 @@ pub enum Decision {
     Go(Permit),
     /// Nothing is ready; something may be at this instant (or when the state changes).
     Wait(Instant),
-    /// Every pool these models could use is exhausted for the day.
+    /// Every pool these models could use is exhausted (or deferred) until then.
     Exhausted(Timestamp),
     /// No model or key is left at all.
     NoRoute(String),
+    /// The provider as a whole will not answer in this run (billing): the reason.
+    Stopped(String),
 }
 
 impl PartialEq for Permit {
@@ -82,8 +89,24 @@ struct Pool {
     /// When the current cooldown was decided: 429s to requests sent before it are echoes.
     cooldown_set_at: Option<Instant>,
     bare_429s: u32,
+    breaker: Breaker,
     day: String,
     used_today: u32,
+}
+
+/// A pool's circuit breaker. Closed: requests flow. After `THRESHOLD` consecutive
+/// 5xx/timeouts it opens: nothing is sent until `open_until`, then one probe goes (the
+/// others wait); a failed probe doubles the pause, up to the cap; any answer closes it.
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    pause: Duration,
+    probing: bool,
+}
+
+impl Breaker {
+    const THRESHOLD: u32 = 3;
 }
 
 impl Pool {
@@ -131,6 +154,10 @@ struct Inner {
     next_key: HashMap<String, usize>,
     next_project: usize,
     dropped: BTreeMap<String, String>,
+    /// Why the provider stopped for this run (billing, an unreachable host), if it did.
+    stopped: Option<String>,
+    /// Connection failures in a row, across every pool: the host, not a pool, is down.
+    unreachable_streak: u32,
 }
 
 pub struct QuotaEngine {
@@ -138,6 +165,7 @@ pub struct QuotaEngine {
     store: Arc<Store>,
     clock: Clock,
     limits: BTreeMap<String, Limits>,
+    policy: RetryPolicy,
     inner: Mutex<Inner>,
     /// Woken whenever the state changes in a way that may let a waiter go.
     pub changed: tokio::sync::Notify,
@@ -164,15 +192,33 @@ impl QuotaEngine {
             store,
             clock,
             limits,
+            policy: RetryPolicy::default(),
             inner: Mutex::new(Inner {
                 pools: HashMap::new(),
                 keys,
                 next_key: HashMap::new(),
                 next_project: 0,
                 dropped: BTreeMap::new(),
+                stopped: None,
+                unreachable_streak: 0,
             }),
             changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The same engine under another retry policy.
+    pub fn with_policy(mut self, policy: RetryPolicy) -> QuotaEngine {
+        self.policy = policy;
+        self
+    }
+
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    /// Why the provider stopped for this run, if it did.
+    pub fn stopped(&self) -> Option<String> {
+        self.lock().stopped.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -220,6 +266,7 @@ impl QuotaEngine {
                 cooldown_until: None,
                 cooldown_set_at: None,
                 bare_429s: 0,
+                breaker: Breaker::default(),
                 day,
                 used_today,
             };
@@ -229,9 +276,9 @@ impl QuotaEngine {
         inner.pools.get_mut(&key).expect("pool just inserted")
     }
 
-    /// Marks a pool exhausted until the next Pacific midnight and persists it.
-    fn exhaust(&self, pool: &mut Pool, quota_id: Option<String>) {
-        let until = next_pacific_midnight(self.clock.now());
+    /// Marks a pool exhausted until `until` (the next Pacific midnight for a daily quota)
+    /// and persists it, so a rerun before then sends nothing to it.
+    fn exhaust(&self, pool: &mut Pool, quota_id: Option<String>, until: Timestamp) {
         pool.row.exhausted_until = Some(until.to_string());
         if quota_id.is_some() {
             pool.row.quota_id = quota_id;
@@ -248,6 +295,9 @@ impl QuotaEngine {
         let now = Instant::now();
         let wall = self.clock.now();
         let today = pacific_day(wall).to_string();
+        if let Some(why) = &inner.stopped {
+            return Decision::Stopped(why.clone());
+        }
         let projects = Self::projects(&inner);
         if projects.is_empty() {
             return Decision::NoRoute("every API key was rejected".into());
@@ -276,14 +326,28 @@ impl QuotaEngine {
                     pool.row.exhausted_until = None;
                 }
                 if pool.rpd_limit().is_some_and(|rpd| pool.used_today >= rpd) {
-                    self.exhaust(pool, None);
                     let until = next_pacific_midnight(wall);
+                    self.exhaust(pool, None, until);
                     earliest_reset = Some(earliest_reset.map_or(until, |e| e.min(until)));
                     continue;
                 }
                 if let Some(until) = pool.cooldown_until.filter(|u| *u > now) {
                     earliest_wait = Some(earliest_wait.map_or(until, |e| e.min(until)));
                     continue;
+                }
+                if let Some(until) = pool.breaker.open_until {
+                    // Open: wait out the pause; then one probe at a time.
+                    let next = if until > now {
+                        Some(until)
+                    } else if pool.breaker.probing {
+                        Some(now + pool.breaker.pause)
+                    } else {
+                        None
+                    };
+                    if let Some(at) = next {
+                        earliest_wait = Some(earliest_wait.map_or(at, |e| e.min(at)));
+                        continue;
+                    }
                 }
                 if let Some(tpm) = pool.tpm_limit() {
                     let used = pool.tokens_in_window(now);
@@ -310,7 +374,10 @@ impl QuotaEngine {
                     earliest_wait = Some(earliest_wait.map_or(at, |e| e.min(at)));
                     continue;
                 }
-                // Ready: count it before it is sent.
+                // Ready: count it before it is sent. Past an open breaker's pause, it is the probe.
+                if pool.breaker.open_until.is_some() {
+                    pool.breaker.probing = true;
+                }
                 pool.tokens.push_back((now, tokens));
                 pool.used_today += 1;
                 if let Ok(n) = self.store.add_daily_request(&self.provider, project, &model, &today) {
@@ -347,48 +414,77 @@ impl QuotaEngine {
         inner.keys[pick].key.clone()
     }
 
+    /// Connection failures in a row (to any pool) after which the provider is taken as
+    /// unreachable for this run: the run stops, and a later one resumes.
+    const UNREACHABLE_AFTER: u32 = 4;
+
+    /// Notes that the host could not be reached (`why` names the host and the cause). The
+    /// first one is said once; enough of them in a row stop the provider for this run.
+    pub fn unreachable(&self, why: &str) {
+        let mut inner = self.lock();
+        inner.unreachable_streak += 1;
+        if inner.unreachable_streak == 1 {
+            tracing::warn!("{why}; {}", crate::provider::network::HINT);
+        }
+        if inner.unreachable_streak >= Self::UNREACHABLE_AFTER && inner.stopped.is_none() {
+            inner.stopped = Some(format!("{why}; {}", crate::provider::network::HINT));
+        }
+        drop(inner);
+        self.changed.notify_waiters();
+    }
+
     /// Learns from the answer to a permitted request.
     pub fn observe(&self, permit: &Permit, result: Result<(), &Failure>) {
         let mut inner = self.lock();
+        if !matches!(result, Err(Failure::Connection)) {
+            inner.unreachable_streak = 0;
+        }
         let PoolId { project, model, .. } = &permit.pool;
         match result {
             Ok(()) => {
-                self.pool_mut(&mut inner, project, model).bare_429s = 0;
+                let pool = self.pool_mut(&mut inner, project, model);
+                pool.bare_429s = 0;
+                if pool.breaker.open_until.is_some() {
+                    tracing::info!(pool = %permit.pool, "the pool answers again: breaker closed");
+                }
+                pool.breaker = Breaker::default();
             }
             Err(Failure::RateLimited(signal)) => {
                 let pool = self.pool_mut(&mut inner, project, model);
+                // A 429 is an answer: the server is up.
+                pool.breaker = Breaker::default();
                 self.learn(pool, signal);
-                match signal.scope {
-                    QuotaScope::PerDay => {
-                        if pool.exhausted_until().is_none_or(|u| u <= self.clock.now()) {
-                            self.exhaust(pool, signal.quota_id.clone());
-                            let until = next_pacific_midnight(self.clock.now());
-                            tracing::warn!(
-                                pool = %permit.pool,
-                                quota_id = signal.quota_id.as_deref().unwrap_or("-"),
-                                limit = signal.quota_value,
-                                "daily quota exhausted; this pool rests until {} — other keys of project {project} share it, so they are not tried",
-                                describe(until)
-                            );
-                        }
-                    }
-                    QuotaScope::PerMinute | QuotaScope::Unknown => {
-                        let echo = pool.cooldown_set_at.is_some_and(|set| permit.sent_at < set);
-                        if !echo {
-                            let delay = match (signal.scope, signal.retry_delay) {
-                                (QuotaScope::PerMinute, Some(d)) => d,
-                                (_, Some(d)) => d,
-                                (_, None) => {
-                                    pool.bare_429s += 1;
-                                    full_jitter(pool.bare_429s)
-                                }
-                            };
-                            let now = Instant::now();
-                            pool.cooldown_until = Some(now + delay);
-                            pool.cooldown_set_at = Some(now);
-                            tracing::info!(pool = %permit.pool, delay_ms = delay.as_millis() as u64, "rate limited; pool cools down");
-                        }
-                    }
+                self.rate_limited(pool, permit, signal);
+            }
+            Err(Failure::Billing) => {
+                if inner.stopped.is_none() {
+                    let why = format!(
+                        "billing: the {} account is out of credit (insufficient_quota); no model of this provider will answer until credit is added",
+                        self.provider
+                    );
+                    tracing::error!("{why}");
+                    inner.stopped = Some(why);
+                }
+            }
+            Err(Failure::ServerError | Failure::Timeout | Failure::Connection) => {
+                let policy = self.policy;
+                let pool = self.pool_mut(&mut inner, project, model);
+                let b = &mut pool.breaker;
+                b.failures += 1;
+                let now = Instant::now();
+                if b.probing {
+                    b.probing = false;
+                    b.pause = (b.pause * 2).min(RetryPolicy::BREAKER_CAP);
+                    b.open_until = Some(now + b.pause);
+                    tracing::info!(pool = %permit.pool, pause_ms = b.pause.as_millis() as u64, "probe failed; pool stays paused");
+                } else if b.open_until.is_none() && b.failures >= Breaker::THRESHOLD {
+                    b.pause = policy.breaker_pause;
+                    b.open_until = Some(now + b.pause);
+                    tracing::warn!(
+                        pool = %permit.pool,
+                        failures = b.failures,
+                        "server trouble: pool paused, probing with one request at growing intervals"
+                    );
                 }
             }
             Err(Failure::ModelNotFound) => {
@@ -409,6 +505,73 @@ impl QuotaEngine {
         }
         drop(inner);
         self.changed.notify_waiters();
+    }
+
+    /// A quota refusal: a daily wall exhausts the pool until Pacific midnight; a wait the
+    /// run can sit out cools it; a wait beyond `max_wait`, or too many 429s that say
+    /// nothing, defer it until a stated time.
+    fn rate_limited(&self, pool: &mut Pool, permit: &Permit, signal: &QuotaSignal) {
+        let wall = self.clock.now();
+        if signal.scope == QuotaScope::PerDay {
+            if pool.exhausted_until().is_none_or(|u| u <= wall) {
+                let until = next_pacific_midnight(wall);
+                self.exhaust(pool, signal.quota_id.clone(), until);
+                let billing = if signal.quota_value == Some(0) {
+                    " (its limit is 0: this model has no free quota for this project; it needs billing enabled)"
+                } else {
+                    ""
+                };
+                tracing::warn!(
+                    pool = %permit.pool,
+                    quota_id = signal.quota_id.as_deref().unwrap_or("-"),
+                    limit = signal.quota_value,
+                    "daily quota exhausted{billing}; this pool rests until {} — other keys of the project share it, so they are not tried",
+                    describe(until)
+                );
+            }
+            return;
+        }
+        let echo = pool.cooldown_set_at.is_some_and(|set| permit.sent_at < set);
+        if echo {
+            return;
+        }
+        let delay = match signal.retry_delay {
+            Some(d) => d,
+            None if signal.scope == QuotaScope::Unknown => {
+                pool.bare_429s += 1;
+                if pool.bare_429s > self.policy.bare_429_tries {
+                    let until = wall + BARE_429_CAP;
+                    self.exhaust(pool, signal.quota_id.clone(), until);
+                    tracing::warn!(
+                        pool = %permit.pool,
+                        "{} 429s in a row that name no quota and no wait; pool deferred until {}",
+                        pool.bare_429s,
+                        describe(until)
+                    );
+                    return;
+                }
+                full_jitter(pool.bare_429s)
+            }
+            // A per-minute limit with no stated wait (DashScope's token limit): it clears
+            // within the minute; a jittered backoff finds when.
+            None => full_jitter(2),
+        };
+        if delay > self.policy.max_wait {
+            let until = wall + delay;
+            self.exhaust(pool, signal.quota_id.clone(), until);
+            tracing::warn!(
+                pool = %permit.pool,
+                "the server asks to wait {}s, more than max_wait ({}s): pool deferred until {}",
+                delay.as_secs(),
+                self.policy.max_wait.as_secs(),
+                describe(until)
+            );
+            return;
+        }
+        let now = Instant::now();
+        pool.cooldown_until = Some(now + delay);
+        pool.cooldown_set_at = Some(now);
+        tracing::info!(pool = %permit.pool, delay_ms = delay.as_millis() as u64, "rate limited; pool cools down");
     }
 
     fn learn(&self, pool: &mut Pool, signal: &QuotaSignal) {
@@ -463,6 +626,31 @@ impl QuotaEngine {
             }
         }
         latest_min
+    }
+
+    /// The requests `models` can still take today, summed over every usable pool: `None`
+    /// when some pool has no known daily limit (then the day is no wall). A pool exhausted
+    /// for the day counts zero. What `auto` packing weighs the pending posts against.
+    pub fn remaining_today(&self, models: &[String]) -> Option<u64> {
+        let mut inner = self.lock();
+        let wall = self.clock.now();
+        let today = pacific_day(wall).to_string();
+        let projects = Self::projects(&inner);
+        let mut total = 0u64;
+        for model in models.iter().filter(|m| !inner.dropped.contains_key(*m)).cloned().collect::<Vec<_>>() {
+            for project in &projects {
+                let pool = self.pool_mut(&mut inner, project, &model);
+                if pool.day != today {
+                    pool.day = today.clone();
+                    pool.used_today = 0;
+                }
+                if pool.exhausted_until().is_some_and(|u| u > wall) {
+                    continue;
+                }
+                total += u64::from(pool.rpd_limit()?.saturating_sub(pool.used_today));
+            }
+        }
+        Some(total)
     }
 
     /// The keys that are still enabled.

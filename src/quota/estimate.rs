@@ -5,7 +5,7 @@
 //! one per four other characters, which over-counts slightly: an estimate that errs high
 //! keeps the pool under its limit.
 
-use crate::provider::{ImageInput, Task};
+use crate::provider::{ImageInput, OcrText, PostInput, Task};
 
 const TOKENS_PER_TILE: u64 = 258;
 
@@ -41,10 +41,19 @@ pub fn task_tokens(task: &Task) -> u64 {
         + match task {
             Task::Combined { post } => text_tokens(&post.text) + post.images.iter().map(image_tokens).sum::<u64>(),
             Task::Ocr { image } => image_tokens(image),
-            Task::Summary { post, ocr } => {
-                text_tokens(&post.text) + ocr.iter().filter_map(|o| o.text.as_deref()).map(text_tokens).sum::<u64>()
-            }
+            Task::Summary { post, ocr } => post_tokens(post, ocr),
+            Task::Packed { posts, .. } => posts.iter().map(|p| post_tokens(&p.post, &p.ocr) + PACK_MARKERS).sum(),
         }
+}
+
+/// The markers that delimit one post of a packed request.
+const PACK_MARKERS: u64 = 20;
+
+/// A post's text plus the text of its images already read.
+pub fn post_tokens(post: &PostInput, ocr: &[OcrText]) -> u64 {
+    text_tokens(post.title.as_deref().unwrap_or_default())
+        + text_tokens(&post.text)
+        + ocr.iter().filter_map(|o| o.text.as_deref()).map(text_tokens).sum::<u64>()
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The quota engine: pools of (provider, project, model), their pacing and daily counts,
-//! the classification of 429s, and the Pacific-time clock daily quotas live by.
+//! and the Pacific-time clock daily quotas live by.
 
-pub mod classify;
 pub mod clock;
 mod engine;
 pub mod estimate;

@@ -72,7 +72,9 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT ts, run_id, post_id, stage, provider, project, key_id, model, http_status, outcome, quota_id,
-                    quota_value, retry_delay_ms, latency_ms, prompt_tokens, output_tokens, thoughts_tokens, error, id
+                    quota_value, retry_delay_ms, latency_ms, prompt_tokens, output_tokens, thoughts_tokens, error, id,
+                    (SELECT COUNT(*) FROM attempt_jobs aj JOIN jobs j ON j.id = aj.job_id
+                      WHERE aj.attempt_id = attempts.id AND j.stage IN ('combined', 'summary'))
              FROM attempts ORDER BY id",
         )?;
         let u64_opt = |v: Option<i64>| v.map(|x| x.max(0) as u64);
@@ -97,6 +99,8 @@ impl Store {
                 thoughts_tokens: u64_opt(r.get(16)?),
                 error: r.get(17)?,
                 attempt: Some(r.get(18)?),
+                // The posts an attempt served are its summary jobs.
+                posts: Some(r.get::<_, i64>(19)?).filter(|n| *n > 0).map(|n| n as u32),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

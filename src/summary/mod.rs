@@ -123,6 +123,52 @@ pub struct CombinedAnswer {
     pub extract: Extract,
 }
 
+/// One post's summary inside a packed answer, named by the id the request gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackedSummary {
+    /// The post's id exactly as given in the request.
+    pub post_id: String,
+    #[serde(flatten)]
+    pub extract: Extract,
+}
+
+/// The answer to a packed request: one summary per post. Only its schema is used as such:
+/// the answer is read post by post ([`parse_packed`]), so one broken summary costs only
+/// its own post a retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackedAnswer {
+    pub posts: Vec<PackedSummary>,
+}
+
+/// Reads a packed answer entry by entry: the array must be there, each entry is checked
+/// against [`PackedSummary`] on its own (an entry that fails says why, with its id when it
+/// has one).
+pub fn parse_packed(text: &str) -> Result<Vec<Result<PackedSummary, PackedEntryError>>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Loose {
+        posts: Vec<serde_json::Value>,
+    }
+    let loose: Loose = serde_json::from_str(text)?;
+    Ok(loose
+        .posts
+        .into_iter()
+        .map(|v| {
+            let post_id = v.get("post_id").and_then(serde_json::Value::as_str).map(str::to_string);
+            serde_json::from_value::<PackedSummary>(v).map_err(|e| PackedEntryError { post_id, message: e.to_string() })
+        })
+        .collect())
+}
+
+/// A packed answer's entry that is not a valid summary.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the summary of {} in a packed answer is invalid: {message}", post_id.as_deref().unwrap_or("a post"))]
+pub struct PackedEntryError {
+    pub post_id: Option<String>,
+    pub message: String,
+}
+
 /// The answer to an OCR request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -46,6 +46,46 @@ pub fn transcription(image: &ImagePart, index: usize) -> String {
     format!("第{}张图 {name} 的文字 (sha256 {})", index + 1, image.sha8)
 }
 
+/// A JSON document that validates against `schema`, for a request whose text parts are
+/// `texts`: a packed request (its schema's `posts` items carry a `post_id`) gets one entry
+/// per post the text announces (`=== Post <id> ===`), each with that id and an overview
+/// quoting its post's first line, so tests can tell whose summary landed where.
+pub fn generate_for(schema: &Value, images: &[ImagePart], texts: &[String]) -> Value {
+    let item = schema.pointer("/properties/posts/items");
+    if let Some(item) = item.filter(|i| i.pointer("/properties/post_id").is_some()) {
+        let posts: Vec<Value> = texts
+            .iter()
+            .flat_map(|t| packed_posts(t))
+            .map(|(id, first_line)| {
+                let mut entry = walk(item, "post", images, 1);
+                entry["post_id"] = Value::String(id.clone());
+                entry["overview"] = Value::String(format!("summary of {id}: {first_line}"));
+                entry
+            })
+            .collect();
+        return json!({ "posts": posts });
+    }
+    generate(schema, images)
+}
+
+/// The posts a packed prompt holds: (id, first line of its text).
+pub fn packed_posts(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(id) = line.strip_prefix("=== Post ").and_then(|r| r.strip_suffix(" ===")) else {
+            continue;
+        };
+        let first = lines
+            .clone()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with("---") && !l.starts_with("==="))
+            .unwrap_or_default();
+        out.push((id.to_string(), first.to_string()));
+    }
+    out
+}
+
 /// A JSON document that validates against `schema`.
 pub fn generate(schema: &Value, images: &[ImagePart]) -> Value {
     if is_ocr_schema(schema) {

@@ -22,6 +22,10 @@ mod answer;
 #[path = "harness.rs"]
 mod harness;
 
+/// The posts a packed prompt holds, for tests that count who was sent where.
+#[allow(unused_imports)]
+pub use answer::packed_posts;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -277,13 +281,35 @@ pub enum Fault {
     MaxTokens,
     /// `finishReason: STOP` but the candidate's text is not valid JSON.
     InvalidJson,
+    /// This status and body, verbatim (a fixture file, a 200 of 50 MB...).
+    Raw { status: u16, body: std::sync::Arc<String> },
+    /// A packed answer without the entry of this post.
+    PackDrop(String),
+    /// A packed answer whose entry of this post breaks the schema.
+    PackBreak(String),
 }
 
 impl Fault {
+    /// A fixture body of `tests/fixtures/gemini/`, answered with its own `error.code`.
+    pub fn fixture(name: &str) -> Fault {
+        let body = fixture_text(name);
+        let status = serde_json::from_str::<Value>(&body).ok().and_then(|v| v["error"]["code"].as_u64()).unwrap_or(200);
+        Fault::Raw { status: status as u16, body: std::sync::Arc::new(body) }
+    }
+
     /// Faults answered with an error status are refused before quota is spent.
     fn is_refusal(&self) -> bool {
-        matches!(self, Fault::Internal | Fault::Overloaded | Fault::RateLimitedNoDetails | Fault::Hang)
+        matches!(
+            self,
+            Fault::Internal | Fault::Overloaded | Fault::RateLimitedNoDetails | Fault::Hang | Fault::Raw { .. }
+        )
     }
+}
+
+/// The text of a fixture of `tests/fixtures/gemini/`.
+pub fn fixture_text(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// One request as the server saw it. Holds the key's configured name, never the key.
@@ -313,6 +339,10 @@ pub struct LoggedRequest {
     /// The quota a 429 named, if any.
     pub quota_id: Option<String>,
     pub fault: Option<Fault>,
+    /// `generationConfig.thinkingConfig` as sent, if any.
+    pub thinking_config: Option<Value>,
+    /// `generationConfig.maxOutputTokens` as sent, if any.
+    pub max_output_tokens: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -458,6 +488,12 @@ impl FakeGemini {
         self.lock().faults.set_always(model, fault);
     }
 
+    /// Answers every request to `model` with `fault` for `window` from now: an outage
+    /// that passes by itself.
+    pub fn outage(&self, model: &str, fault: Fault, window: Duration) {
+        self.lock().faults.set_until(model, fault, Instant::now() + window);
+    }
+
     pub fn set_limits(&self, project: &str, model: &str, limits: Limits) {
         self.lock().config.limits.insert((project.into(), model.into()), limits);
     }
@@ -483,6 +519,7 @@ enum Reply {
     TruncatedBody(Value),
     ConnectionCut(Value),
     Hang,
+    Raw(u16, std::sync::Arc<String>),
 }
 
 /// Who called: the key's entry if known, and how the key travelled.
@@ -519,6 +556,8 @@ impl ServerState {
             has_schema: false,
             quota_id: None,
             fault: None,
+            thinking_config: None,
+            max_output_tokens: None,
         }
     }
 
@@ -620,6 +659,11 @@ impl ServerState {
         let Some(spec) = spec else {
             return Err(model_not_found(model));
         };
+        if let Ok(v) = serde_json::from_slice::<Value>(body) {
+            let config = field(&v, "generationConfig").cloned().unwrap_or(Value::Null);
+            log.thinking_config = field(&config, "thinkingConfig").cloned();
+            log.max_output_tokens = field(&config, "maxOutputTokens").and_then(Value::as_u64);
+        }
         let request = GenerateRequest::parse(body, &spec)?;
         log.prompt_tokens = request.prompt_tokens();
         log.images = request.images.len();
@@ -636,6 +680,7 @@ impl ServerState {
                 return Err(fixture_reply(429, "429-no-details.json"));
             }
             Some(Fault::Hang) => return Err(Reply::Hang),
+            Some(Fault::Raw { status, body }) => return Err(Reply::Raw(*status, body.clone())),
             Some(Fault::Delay(d)) => *delay += *d,
             _ => {}
         }
@@ -704,6 +749,7 @@ fn reply_status(reply: &Reply) -> u16 {
         Reply::Json(status, _) => status.as_u16(),
         Reply::TruncatedBody(_) | Reply::ConnectionCut(_) => 200,
         Reply::Hang => 0,
+        Reply::Raw(status, _) => *status,
     }
 }
 
@@ -748,6 +794,12 @@ async fn send(reply: Reply, delay: Duration) -> Response {
         }
         Reply::ConnectionCut(body) => connection_cut(body.to_string().into_bytes()),
         Reply::Hang => std::future::pending().await,
+        Reply::Raw(status, body) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+            body.as_str().to_owned(),
+        )
+            .into_response(),
     }
 }
 
@@ -956,7 +1008,7 @@ impl GenerateRequest {
             .clone()
             .or_else(|| json_wanted.then(|| self.texts.iter().find_map(|t| answer::schema_in_text(t))).flatten());
         match schema {
-            Some(schema) => answer::generate(&schema, &self.images).to_string(),
+            Some(schema) => answer::generate_for(&schema, &self.images, &self.texts).to_string(),
             None if json_wanted => json!({"text": "fake answer"}).to_string(),
             None => {
                 let mut lines = vec![format!("Fake answer to {} text part(s).", self.texts.len())];
@@ -981,6 +1033,17 @@ impl GenerateRequest {
             Some(Fault::MaxTokens) => {
                 text = cut_chars(&text, text.chars().count() / 2);
                 finish = "MAX_TOKENS";
+            }
+            Some(Fault::PackDrop(id)) | Some(Fault::PackBreak(id)) => {
+                let mut v: Value = serde_json::from_str(&text).expect("the fake's own answer is JSON");
+                if let Some(posts) = v.get_mut("posts").and_then(Value::as_array_mut) {
+                    if matches!(fault, Some(Fault::PackDrop(_))) {
+                        posts.retain(|p| p["post_id"] != id.as_str());
+                    } else if let Some(p) = posts.iter_mut().find(|p| p["post_id"] == id.as_str()) {
+                        p["rounds"] = json!("not a list of rounds");
+                    }
+                }
+                text = v.to_string();
             }
             Some(Fault::InvalidJson) => {
                 // A trailing comma: invalid JSON however a client strips fences or prose.

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::time::Instant;
 
 /// Binds 127.0.0.1:`port` (0: a free one) and serves `app` until the handle is aborted.
 pub async fn serve(port: u16, app: axum::Router, what: &'static str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
@@ -24,11 +25,13 @@ pub async fn serve(port: u16, app: axum::Router, what: &'static str) -> (SocketA
 pub struct FaultScript<F> {
     queued: HashMap<String, VecDeque<F>>,
     always: HashMap<String, F>,
+    /// Faults applied to every request to a model until an instant: an outage window.
+    until: HashMap<String, (F, Instant)>,
 }
 
 impl<F> Default for FaultScript<F> {
     fn default() -> Self {
-        FaultScript { queued: HashMap::new(), always: HashMap::new() }
+        FaultScript { queued: HashMap::new(), always: HashMap::new(), until: HashMap::new() }
     }
 }
 
@@ -46,8 +49,19 @@ impl<F: Clone> FaultScript<F> {
         };
     }
 
+    /// Applies `fault` to every request to `model` until `end` (an outage that passes).
+    pub fn set_until(&mut self, model: &str, fault: F, end: Instant) {
+        self.until.insert(model.into(), (fault, end));
+    }
+
     /// The fault for the next request to `model`, if any.
     pub fn take(&mut self, model: &str) -> Option<F> {
+        if let Some((fault, end)) = self.until.get(model) {
+            if Instant::now() < *end {
+                return Some(fault.clone());
+            }
+            self.until.remove(model);
+        }
         self.queued.get_mut(model).and_then(VecDeque::pop_front).or_else(|| self.always.get(model).cloned())
     }
 }

@@ -64,6 +64,7 @@ pub struct OpenAiConfig {
     latency: Duration,
     minute: Duration,
     port: u16,
+    caps: HashMap<String, CapRule>,
 }
 
 impl Default for OpenAiConfig {
@@ -78,6 +79,7 @@ impl Default for OpenAiConfig {
             latency: Duration::ZERO,
             minute: Duration::from_secs(60),
             port: 0,
+            caps: HashMap::new(),
         }
     }
 }
@@ -86,6 +88,21 @@ impl OpenAiConfig {
     /// A working key, named `name` in the log; keys of one project share rate limits.
     pub fn key(mut self, key: &str, name: &str, project: &str) -> Self {
         self.keys.insert(key.into(), (name.into(), project.into()));
+        self
+    }
+
+    /// `model` refuses an output budget above `cap`, with the 400 `fixture` (a file of
+    /// `tests/fixtures/openai-compatible/`).
+    pub fn output_cap(mut self, model: &str, cap: u64, fixture: &str) -> Self {
+        let rule = CapRule { cap: Some(cap), completion_only: false, body: Arc::new(fixture_text(fixture)) };
+        self.caps.insert(model.into(), rule);
+        self
+    }
+
+    /// `model` refuses `max_tokens` by name (o-series, gpt-5), and anything above `cap`.
+    pub fn completion_tokens_only(mut self, model: &str, cap: u64) -> Self {
+        let body = Arc::new(fixture_text("openai-400-max-tokens-unsupported.json"));
+        self.caps.insert(model.into(), CapRule { cap: Some(cap), completion_only: true, body });
         self
     }
 
@@ -150,6 +167,30 @@ pub enum Fault {
     Length,
     /// `finish_reason: "stop"` but the content is not valid JSON.
     InvalidJson,
+    /// This status, body and headers, verbatim (a fixture file, a 200 of 50 MB...).
+    Raw { status: u16, body: Arc<String>, headers: Vec<(&'static str, String)> },
+}
+
+impl Fault {
+    /// A fixture of `tests/fixtures/openai-compatible/`, answered with `status`.
+    pub fn fixture(status: u16, name: &str) -> Fault {
+        Fault::Raw { status, body: Arc::new(fixture_text(name)), headers: Vec::new() }
+    }
+}
+
+/// The text of a fixture of `tests/fixtures/openai-compatible/`.
+pub fn fixture_text(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/openai-compatible/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A model's refusal of the output budget: above `cap` (in whichever field), or any use
+/// of `max_tokens` when `completion_only`, answered with `body` as status 400.
+#[derive(Debug, Clone)]
+pub struct CapRule {
+    pub cap: Option<u64>,
+    pub completion_only: bool,
+    pub body: Arc<String>,
 }
 
 /// One request as the server saw it. Holds the key's configured name, never the key.
@@ -168,6 +209,9 @@ pub struct LoggedRequest {
     pub texts: Vec<String>,
     /// `response_format.type`, if one was sent.
     pub response_format: Option<String>,
+    /// The output budget sent, and in which field (`max_tokens`, `max_completion_tokens`).
+    pub max_tokens: Option<u64>,
+    pub max_tokens_field: Option<&'static str>,
     /// The earliest time the server had allowed for this (project, model) by an earlier
     /// 429's `Retry-After` (or reset header when no `Retry-After` was sent).
     pub earliest_allowed: Option<Instant>,
@@ -264,6 +308,11 @@ impl FakeOpenAi {
         self.lock().faults.set_always(model, fault);
     }
 
+    /// Answers every request to `model` with `fault` for `window` from now.
+    pub fn outage(&self, model: &str, fault: Fault, window: Duration) {
+        self.lock().faults.set_until(model, fault, Instant::now() + window);
+    }
+
     pub fn set_rpm(&self, model: &str, rpm: Option<u32>) {
         let mut state = self.lock();
         match rpm {
@@ -280,12 +329,17 @@ enum Reply {
     Json { status: StatusCode, body: Value, headers: Vec<(&'static str, String)> },
     TruncatedBody(Value),
     Hang,
+    Raw { status: StatusCode, body: Arc<String>, headers: Vec<(&'static str, String)> },
+}
+
+fn raw(status: u16, body: Arc<String>, headers: Vec<(&'static str, String)>) -> Reply {
+    Reply::Raw { status: StatusCode::from_u16(status).expect("valid status"), body, headers }
 }
 
 impl Reply {
     fn status(&self) -> u16 {
         match self {
-            Reply::Json { status, .. } => status.as_u16(),
+            Reply::Json { status, .. } | Reply::Raw { status, .. } => status.as_u16(),
             Reply::TruncatedBody(_) => 200,
             Reply::Hang => 0,
         }
@@ -328,6 +382,8 @@ impl ServerState {
             images: 0,
             texts: Vec::new(),
             response_format: None,
+            max_tokens: None,
+            max_tokens_field: None,
             earliest_allowed: None,
             fault: None,
         }
@@ -408,6 +464,8 @@ impl ServerState {
         log.images = request.images.len();
         log.texts = request.texts.clone();
         log.response_format = request.format_type.clone();
+        log.max_tokens = request.max_tokens;
+        log.max_tokens_field = request.max_tokens_field;
         let model = request.model.clone();
         if !self.config.models.contains(&model) {
             return Err(openai_error(
@@ -430,9 +488,24 @@ impl ServerState {
             }
             request.check_strict_schema()?;
         }
+        if let Some(rule) = self.config.caps.get(&model) {
+            let named = rule.completion_only && request.max_tokens_field == Some("max_tokens");
+            if named {
+                return Err(raw(400, rule.body.clone(), Vec::new()));
+            }
+            if rule.cap.is_some_and(|cap| request.max_tokens.is_some_and(|m| m > cap)) {
+                let body = if rule.completion_only {
+                    Arc::new(fixture_text("openai-400-max-tokens-too-large.json"))
+                } else {
+                    rule.body.clone()
+                };
+                return Err(raw(400, body, Vec::new()));
+            }
+        }
         let fault = self.faults.take(&model);
         log.fault = fault.clone();
         match &fault {
+            Some(Fault::Raw { status, body, headers }) => return Err(raw(*status, body.clone(), headers.clone())),
             Some(Fault::Status(code)) => return Err(server_error(*code)),
             Some(Fault::Hang) => return Err(Reply::Hang),
             Some(Fault::Delay(d)) => *delay += *d,
@@ -577,6 +650,16 @@ async fn send(reply: Reply, delay: Duration) -> Response {
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], half).into_response()
         }
         Reply::Hang => std::future::pending().await,
+        Reply::Raw { status, body, headers } => {
+            let mut response =
+                (status, [(header::CONTENT_TYPE, "application/json")], body.as_str().to_owned()).into_response();
+            for (name, value) in headers {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(HeaderName::from_static(name), value);
+                }
+            }
+            response
+        }
     }
 }
 
@@ -593,6 +676,7 @@ struct ChatRequest {
     schema: Option<Value>,
     strict: bool,
     max_tokens: Option<u64>,
+    max_tokens_field: Option<&'static str>,
 }
 
 fn bad_request(message: &str, param: Option<&str>) -> Reply {
@@ -619,6 +703,13 @@ impl ChatRequest {
             schema: format["json_schema"].get("schema").cloned(),
             strict: format["json_schema"]["strict"].as_bool().unwrap_or(false),
             max_tokens: body["max_completion_tokens"].as_u64().or(body["max_tokens"].as_u64()),
+            max_tokens_field: if body.get("max_completion_tokens").is_some() {
+                Some("max_completion_tokens")
+            } else if body.get("max_tokens").is_some() {
+                Some("max_tokens")
+            } else {
+                None
+            },
         };
         for message in messages {
             request.read_content(&message["content"])?;
@@ -688,7 +779,7 @@ impl ChatRequest {
                 .flatten()
         });
         match (schema, self.format_type.as_deref()) {
-            (Some(schema), _) => answer::generate(&schema, &self.images).to_string(),
+            (Some(schema), _) => answer::generate_for(&schema, &self.images, &self.texts).to_string(),
             (None, Some("json_object")) => json!({"text": "fake answer"}).to_string(),
             (None, _) => {
                 let mut lines = vec![format!("Fake answer to {} text part(s).", self.texts.len())];

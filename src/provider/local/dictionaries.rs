@@ -8,10 +8,9 @@
 /// earliest position in the text, then the longest alias there.
 pub const COMPANIES: &[(&str, &[&str])] = &[
     ("字节跳动", &["字节跳动", "字节", "ByteDance", "抖音", "TikTok", "剪映", "飞书", "懂车帝", "火山引擎"]),
-    (
-        "阿里巴巴",
-        &["阿里巴巴", "阿里云", "阿里", "淘天", "淘宝", "天猫", "蚂蚁", "支付宝", "饿了么", "高德", "Alibaba"],
-    ),
+    ("阿里巴巴", &["阿里巴巴", "阿里云", "阿里", "淘天", "淘宝", "天猫", "饿了么", "高德", "Alibaba"]),
+    // Ant Group is its own company to a job seeker (its own hiring, its own offers).
+    ("蚂蚁集团", &["蚂蚁集团", "蚂蚁金服", "蚂蚁", "支付宝", "Ant Group"]),
     ("美团", &["美团", "Meituan"]),
     ("腾讯", &["腾讯", "Tencent", "WXG", "天美"]),
     ("百度", &["百度", "Baidu"]),
@@ -130,6 +129,7 @@ pub const TOPICS: &[(&str, &[&str])] = &[
 pub const ROUND_PATTERN: &str = r"(?i)(?:[一二三四五六七八九]|[1-9])面|hr\s*面|hrbp面|终面|技术面|主管面|leader面|总监面|交叉面|加面|业务面|产品面|笔试";
 
 /// Cue words for the three kinds of advice, first match wins.
-pub const ADVICE_CUES: &[&str] = &["建议", "一定要", "最好", "千万", "务必", "记得", "要提前", "多准备"];
+pub const ADVICE_CUES: &[&str] =
+    &["建议", "一定要", "最好", "千万", "务必", "记得", "要提前", "多准备", "没必要", "不要", "要点", "更好"];
 pub const TIP_CUES: &[&str] = &["注意", "技巧", "重点", "关注", "复盘"];
 pub const EXPERIENCE_CUES: &[&str] = &["总结", "感觉", "经验", "体会", "收获", "整体", "面试官"];

@@ -19,6 +19,7 @@ const FOOTER_MARKERS: &[&str] = &[
     "创作者周榜",
     "正在热议",
     "回复TA",
+    "点赞",
 ];
 
 /// Spaces scrapers leave behind are folded and invisible characters dropped, so that

@@ -5,8 +5,15 @@
 //! and the body only refines it: OpenAI and DashScope send `{"error":{"message","type",
 //! "code"}}`, vLLM a top-level `{"message","type","code"}`, Ollama sometimes
 //! `{"error":"text"}`, proxies HTML. All are read into one [`ErrorBody`].
+//!
+//! The dialects differ where it matters most (see `docs/SERVICES.md`): OpenAI's
+//! `insufficient_quota` is billing (the whole provider stops), DashScope sends the same code
+//! for its per-minute token limit (link `#token-limit`: a wait); DashScope's
+//! `AllocationQuota.FreeTierOnly` is one model's allowance (that pool, not the key); and a
+//! 400 that names the output budget's cap, or refuses `max_tokens`, is a refused parameter
+//! to resend at once, never a reason to drop the model.
 
-use crate::provider::{Failure, QuotaScope, QuotaSignal};
+use crate::provider::{Failure, QuotaScope, QuotaSignal, Refusal, values};
 use jiff::Timestamp;
 use regex::Regex;
 use reqwest::header::HeaderMap;
@@ -22,6 +29,8 @@ pub struct ErrorBody {
     pub code: Option<String>,
     /// `type`, e.g. `invalid_request_error`.
     pub kind: Option<String>,
+    /// `param`: the request field refused, when the server says.
+    pub param: Option<String>,
 }
 
 impl ErrorBody {
@@ -45,6 +54,7 @@ impl ErrorBody {
             message: text("message").unwrap_or_else(|| value.to_string()),
             code: text("code"),
             kind: text("type"),
+            param: text("param"),
         }
     }
 
@@ -63,10 +73,29 @@ const KEY_CODES: [&str; 3] = ["invalid_api_key", "InvalidApiKey", "Arrearage"];
 const BLOCKED_CODES: [&str; 4] = ["content_filter", "data_inspection_failed", "DataInspectionFailed", "1301"];
 /// 429 codes of an exhausted balance (OpenAI, GLM's `1113`): no point retrying this minute.
 const BILLING_CODES: [&str; 2] = ["insufficient_quota", "1113"];
+/// DashScope: this model's free allowance is spent; the key serves its other models.
+const FREE_TIER_CODES: [&str; 1] = ["AllocationQuota.FreeTierOnly"];
 
 /// Classifies a failed chat-completions or models request.
 pub fn classify(status: u16, headers: &HeaderMap, body: &ErrorBody, now: Timestamp) -> Failure {
     let code = body.code.as_deref().unwrap_or_default();
+    if FREE_TIER_CODES.contains(&code) || body.kind.as_deref().is_some_and(|k| FREE_TIER_CODES.contains(&k)) {
+        return Failure::RateLimited(QuotaSignal {
+            scope: QuotaScope::PerDay,
+            tokens: false,
+            quota_id: Some(FREE_TIER_CODES[0].to_string()),
+            quota_value: None,
+            retry_delay: None,
+        });
+    }
+    if status == 429 && BILLING_CODES.contains(&code) && !is_dashscope_token_limit(body) {
+        return Failure::Billing;
+    }
+    if matches!(status, 400 | 422)
+        && let Some(refusal) = output_refusal(body)
+    {
+        return Failure::Refused(refusal);
+    }
     if MODEL_CODES.contains(&code) {
         return Failure::ModelNotFound;
     }
@@ -86,6 +115,43 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &ErrorBody, now: Timesta
         500..=599 => Failure::ServerError,
         _ => Failure::BadRequest,
     }
+}
+
+/// DashScope's per-minute token limit wears OpenAI's billing code; only its help link
+/// (`…/error-code#token-limit`) tells them apart.
+fn is_dashscope_token_limit(body: &ErrorBody) -> bool {
+    body.message.contains("#token-limit")
+}
+
+/// A 400 about the output budget: `max_tokens` refused by name (o-series, gpt-5), or a
+/// budget above the model's cap, in any of the four wordings servers use (the cap they
+/// name is read, clamped like any server value).
+pub fn output_refusal(body: &ErrorBody) -> Option<Refusal> {
+    static CAP: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+        [
+            // OpenAI: "This model supports at most 16384 completion tokens"
+            r"supports at most (\d+)",
+            // DashScope: "Range of max_tokens should be [1, 8192]"; DeepSeek: "the valid range of max_tokens is [1, 8192]"
+            r"range of max_(?:completion_)?tokens[^\[]*\[\s*\d+\s*,\s*(\d+)\s*\]",
+            // Volcengine: "expected a value <= 12288"
+            r"expected a value <=\s*(\d+)",
+        ]
+        .iter()
+        .map(|p| Regex::new(&format!("(?i){p}")).expect("valid regex"))
+        .collect()
+    });
+    let names_budget = body.mentions("max_tokens")
+        || body.mentions("max_completion_tokens")
+        || body.param.as_deref().is_some_and(|p| p.contains("tokens"));
+    if !names_budget {
+        return None;
+    }
+    if body.mentions("unsupported parameter") || body.code.as_deref() == Some("unsupported_parameter") {
+        return Some(Refusal::MaxTokensName);
+    }
+    let cap = CAP.iter().find_map(|re| re.captures(&body.message)?.get(1).and_then(|m| values::limit_text(m.as_str())));
+    let too_large = cap.is_some() || body.mentions("too large") || body.mentions("range");
+    too_large.then(|| Refusal::OutputCap(cap.filter(|c| *c > 0).map(|c| c.min(u64::from(u32::MAX)) as u32)))
 }
 
 /// Whether a failure means "this server does not do strict `json_schema`", so that the
@@ -109,11 +175,14 @@ pub fn rejects_schema(status: u16, body: &ErrorBody) -> bool {
 /// a daily quota, so the pool is parked instead of hammered.
 pub fn rate_limit_signal(headers: &HeaderMap, body: &ErrorBody, now: Timestamp) -> QuotaSignal {
     let unit = limit_unit(&body.message);
-    let daily = body.code.as_deref().is_some_and(|c| BILLING_CODES.contains(&c))
-        || body.mentions("per day")
-        || body.mentions("daily")
-        || unit.is_some_and(|u| u.ends_with('D'));
-    let tokens = header(headers, "x-ratelimit-remaining-tokens").is_some_and(is_zero)
+    let token_limit = is_dashscope_token_limit(body);
+    let daily = !token_limit
+        && (body.code.as_deref().is_some_and(|c| BILLING_CODES.contains(&c))
+            || body.mentions("per day")
+            || body.mentions("daily")
+            || unit.is_some_and(|u| u.ends_with('D')));
+    let tokens = token_limit
+        || header(headers, "x-ratelimit-remaining-tokens").is_some_and(is_zero)
         || unit.is_some_and(|u| u.starts_with('T'));
     let quota_id = match (body.code.as_deref().or(body.kind.as_deref()), unit) {
         (Some(code), Some(unit)) => Some(format!("{code}:{unit}")),
@@ -141,14 +210,14 @@ fn limit_unit(message: &str) -> Option<&'static str> {
 /// and so is not used for a daily quota.
 fn quota_value(headers: &HeaderMap, message: &str, tokens: bool, daily: bool) -> Option<u64> {
     static LIMIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bLimit:? (\d+)").unwrap());
-    if let Some(n) = LIMIT.captures(message).and_then(|c| c[1].parse().ok()) {
+    if let Some(n) = LIMIT.captures(message).and_then(|c| values::limit_text(&c[1])) {
         return Some(n);
     }
     if daily {
         return None;
     }
     let name = if tokens { "x-ratelimit-limit-tokens" } else { "x-ratelimit-limit-requests" };
-    header(headers, name)?.trim().parse().ok()
+    values::limit_text(header(headers, name)?)
 }
 
 /// When to try again: `retry-after-ms` (OpenAI, Azure), else `Retry-After` (seconds or an
@@ -156,11 +225,11 @@ fn quota_value(headers: &HeaderMap, message: &str, tokens: bool, daily: bool) ->
 /// do not say which limit ran out, the later of the two resets is taken: waiting a little
 /// long costs less than a second 429.
 pub fn retry_delay(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
-    if let Some(ms) = header(headers, "retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
+    if let Some(delay) = header(headers, "retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|ms| values::seconds(ms / 1000.0))
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(delay);
     }
     if let Some(delay) = header(headers, "retry-after").and_then(|v| retry_after(v, now)) {
         return Some(delay);
@@ -179,11 +248,11 @@ pub fn retry_delay(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
 pub fn retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return values::seconds(secs);
     }
     static PARSER: jiff::fmt::rfc2822::DateTimeParser = jiff::fmt::rfc2822::DateTimeParser::new();
     let at = PARSER.parse_timestamp(value).ok()?;
-    Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
+    Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO).min(values::MAX_DELAY))
 }
 
 /// An `x-ratelimit-reset-*` value: a Go duration (`1s`, `6m0s`, `1.5s`, `250ms`,
@@ -192,7 +261,7 @@ pub fn reset_duration(value: &str) -> Option<Duration> {
     static PART: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\d+(?:\.\d+)?|\.\d+)(h|ms|m|s|us|µs|ns)").unwrap());
     let mut rest = value.trim();
     if let Ok(secs) = rest.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return values::seconds(secs);
     }
     if rest.is_empty() {
         return None;
@@ -211,7 +280,7 @@ pub fn reset_duration(value: &str) -> Option<Duration> {
         };
         rest = &rest[caps[0].len()..];
     }
-    Some(Duration::from_secs_f64(total))
+    values::seconds(total)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -326,7 +395,7 @@ mod tests {
     }
 
     #[test]
-    fn daily_and_billing_429s_are_per_day() {
+    fn daily_429s_are_per_day_and_billing_is_billing() {
         let rpd = openai_error(
             "Rate limit reached ... on requests per day (RPD): Limit 200, Used 200",
             "requests",
@@ -340,9 +409,7 @@ mod tests {
             "insufficient_quota",
         );
         let h = headers(&[("x-ratelimit-limit-requests", "500")]);
-        let Failure::RateLimited(q) = classify(429, &h, &billing, now()) else { panic!() };
-        assert_eq!((q.scope, q.quota_value), (QuotaScope::PerDay, None));
-        assert_eq!(q.quota_id.as_deref(), Some("insufficient_quota"));
+        assert_eq!(classify(429, &h, &billing, now()), Failure::Billing);
     }
 
     #[test]
@@ -400,5 +467,145 @@ mod tests {
         let out = redact("invalid token 1a2b3c4d5e6f.Ab", Some(glm));
         assert!(!out.contains("1a2b3c"), "{out}");
         assert_eq!(redact("model not found", None), "model not found");
+    }
+
+    fn fixture(name: &str) -> ErrorBody {
+        let path = format!("{}/tests/fixtures/openai-compatible/{name}", env!("CARGO_MANIFEST_DIR"));
+        ErrorBody::parse(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+    }
+
+    /// Stands for any quota refusal in the table below; the window column says which.
+    fn rate_limited() -> Failure {
+        Failure::RateLimited(QuotaSignal {
+            scope: QuotaScope::Unknown,
+            tokens: false,
+            quota_id: None,
+            quota_value: None,
+            retry_delay: None,
+        })
+    }
+
+    /// Every file of `tests/fixtures/openai-compatible/`, with the status it came with:
+    /// what it means and how far it reaches. A new fixture without a row fails the test.
+    #[test]
+    fn every_fixture_classifies_by_dialect() {
+        use crate::provider::Scope;
+        let day = Some(QuotaScope::PerDay);
+        let minute = Some(QuotaScope::PerMinute);
+        let table: &[(&str, u16, Failure, Scope, Option<QuotaScope>)] = &[
+            (
+                "dashscope-400-max-tokens-range.json",
+                400,
+                Failure::Refused(Refusal::OutputCap(Some(8192))),
+                Scope::Request,
+                None,
+            ),
+            (
+                "deepseek-400-max-tokens-range.json",
+                400,
+                Failure::Refused(Refusal::OutputCap(Some(8192))),
+                Scope::Request,
+                None,
+            ),
+            (
+                "openai-400-max-tokens-too-large.json",
+                400,
+                Failure::Refused(Refusal::OutputCap(Some(16384))),
+                Scope::Request,
+                None,
+            ),
+            (
+                "volcengine-400-max-completion-tokens.json",
+                400,
+                Failure::Refused(Refusal::OutputCap(Some(12288))),
+                Scope::Request,
+                None,
+            ),
+            (
+                "openai-400-max-tokens-unsupported.json",
+                400,
+                Failure::Refused(Refusal::MaxTokensName),
+                Scope::Request,
+                None,
+            ),
+            ("dashscope-403-free-tier-only.json", 403, rate_limited(), Scope::Pool, day),
+            ("dashscope-429-token-limit.json", 429, rate_limited(), Scope::Pool, minute),
+            ("openai-429-insufficient-quota.json", 429, Failure::Billing, Scope::Provider, None),
+            ("openai-429-rpm.json", 429, rate_limited(), Scope::Pool, minute),
+            ("ollama-404-model.json", 404, Failure::ModelNotFound, Scope::Pool, None),
+        ];
+        let dir = format!("{}/tests/fixtures/openai-compatible", env!("CARGO_MANIFEST_DIR"));
+        let files: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+        assert_eq!(files.len(), table.len(), "{files:?}");
+        let h = headers(&[
+            ("retry-after", "20"),
+            ("x-ratelimit-limit-requests", "3"),
+            ("x-ratelimit-remaining-requests", "0"),
+        ]);
+        for name in files {
+            let (_, status, want, scope, window) =
+                table.iter().find(|r| r.0 == name).unwrap_or_else(|| panic!("{name}: no row in the table"));
+            let got = classify(*status, &h, &fixture(&name), now());
+            match (window, &got) {
+                // A quota refusal: its window is what matters (its delay comes from headers).
+                (Some(w), Failure::RateLimited(q)) => assert_eq!(q.scope, *w, "{name}"),
+                (None, got) => assert_eq!(got, want, "{name}"),
+                (Some(_), other) => panic!("{name}: {other:?}"),
+            }
+            assert_eq!(got.scope(), *scope, "{name}");
+        }
+    }
+
+    #[test]
+    fn dashscope_token_limit_is_a_minute_of_tokens_not_a_day_nor_billing() {
+        let Failure::RateLimited(q) =
+            classify(429, &HeaderMap::new(), &fixture("dashscope-429-token-limit.json"), now())
+        else {
+            panic!()
+        };
+        assert_eq!((q.scope, q.tokens), (QuotaScope::PerMinute, true));
+        let Failure::RateLimited(q) =
+            classify(403, &HeaderMap::new(), &fixture("dashscope-403-free-tier-only.json"), now())
+        else {
+            panic!()
+        };
+        assert_eq!(q.quota_id.as_deref(), Some("AllocationQuota.FreeTierOnly"));
+    }
+
+    #[test]
+    fn absurd_header_values_are_clamped() {
+        let h = headers(&[("retry-after", "315360000")]);
+        assert_eq!(retry_delay(&h, now()), Some(values::MAX_DELAY));
+        let h = headers(&[("retry-after", "1e20")]);
+        assert_eq!(retry_delay(&h, now()), Some(values::MAX_DELAY));
+        let h = headers(&[("retry-after-ms", "1e300")]);
+        assert_eq!(retry_delay(&h, now()), Some(values::MAX_DELAY));
+        assert_eq!(reset_duration("99999999999999999999h"), Some(values::MAX_DELAY));
+        let h = headers(&[("x-ratelimit-limit-requests", "-4"), ("x-ratelimit-remaining-requests", "0")]);
+        let body = ErrorBody { message: "slow down".into(), ..Default::default() };
+        let Failure::RateLimited(q) = classify(429, &h, &body, now()) else { panic!() };
+        assert_eq!(q.quota_value, None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn header_parsers_never_panic(v in "\\PC{0,40}") {
+            let _ = retry_after(&v, now());
+            if let Some(d) = reset_duration(&v) { proptest::prop_assert!(d <= values::MAX_DELAY); }
+            if let Ok(value) = HeaderValue::from_str(&v) {
+                let mut h = HeaderMap::new();
+                for name in ["retry-after", "retry-after-ms", "x-ratelimit-reset-requests", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests"] {
+                    h.insert(HeaderName::from_static(name), value.clone());
+                }
+                let _ = classify(429, &h, &ErrorBody::default(), now());
+            }
+        }
+
+        #[test]
+        fn error_bodies_never_panic(status in 400u16..600, body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let parsed = ErrorBody::parse(&body);
+            let _ = classify(status, &HeaderMap::new(), &parsed, now());
+        }
     }
 }

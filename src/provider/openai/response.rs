@@ -62,6 +62,7 @@ pub enum AnswerKind {
     Combined,
     Ocr,
     Summary,
+    Packed,
 }
 
 impl AnswerKind {
@@ -70,6 +71,7 @@ impl AnswerKind {
             Task::Combined { .. } => AnswerKind::Combined,
             Task::Ocr { .. } => AnswerKind::Ocr,
             Task::Summary { .. } => AnswerKind::Summary,
+            Task::Packed { .. } => AnswerKind::Packed,
         }
     }
 }
@@ -107,6 +109,9 @@ pub fn parse_completion(body: &[u8], kind: AnswerKind) -> Result<Generation, Cal
     let text = message.content.map(content_text).unwrap_or_default();
     let answer = parse_answer(kind, &text)
         .map_err(|e| fail(Failure::BadOutput { truncated: false }, format!("answer is not the JSON asked for: {e}")))?;
+    if let Some(why) = crate::provider::body::absurd(&answer) {
+        return Err(fail(Failure::BadOutput { truncated: false }, format!("answer refused as absurd: {why}")));
+    }
     Ok(Generation { answer, usage, model_version: completion.model })
 }
 
@@ -136,6 +141,7 @@ pub fn parse_answer(kind: AnswerKind, text: &str) -> Result<Answer, serde_json::
         AnswerKind::Combined => Answer::Combined(serde_json::from_str::<CombinedAnswer>(json)?),
         AnswerKind::Ocr => Answer::Ocr(serde_json::from_str::<OcrAnswer>(json)?.text),
         AnswerKind::Summary => Answer::Summary(serde_json::from_str::<Extract>(json)?),
+        AnswerKind::Packed => Answer::Packed(crate::summary::parse_packed(json)?),
     })
 }
 

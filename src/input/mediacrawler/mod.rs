@@ -1,41 +1,60 @@
-//! MediaCrawler exports, the most used Xiaohongshu crawler's output: every note record of a
-//! `*_contents_*.{jsonl,json,csv}` file found in the walk is one post, id `note_id`.
+//! MediaCrawler, the most used Xiaohongshu crawler: every note it stored is one post, id
+//! `note_id`, whichever store it used (`SAVE_DATA_OPTION`):
 //!
-//! MediaCrawler writes `data/xhs/{jsonl,json,csv}/{search,detail,creator}_contents_<date>.<ext>`
-//! (notes), `..._comments_<date>.<ext>` (comments, which are not posts and are ignored) and,
-//! when media download is on, `data/xhs/images/<note_id>/<n>.jpg` and `data/xhs/videos/`.
-//! A note's images come from `images/<note_id>/` beside the export file or beside its
-//! folder; those media folders are never posts themselves.
+//! - files: `data/xhs/{jsonl,json,csv}/{search,detail,creator}_contents_<date>.<ext>` (notes)
+//!   and `..._comments_<date>.<ext>` (comments, not posts);
+//! - SQLite: table `xhs_note` of `database/sqlite_tables.db` (or `schema/` mid-2025), read
+//!   by [`sqlite`];
+//! - Excel: `data/xhs/xhs_<type>_<timestamp>.xlsx`, which is not read: a [`Skipped`] entry
+//!   names the file and says how to export the notes as jsonl.
+//!
+//! With media download on, it writes `data/xhs/images/<note_id>/<n>.jpg` and
+//! `data/xhs/videos/`; with the word cloud on, `data/xhs/words/`. A note's images come
+//! from `images/<note_id>/` beside the export file or its folder, or under `data/xhs/` of
+//! the project of a SQLite store; the media folders are never posts themselves
+//! ([`tree`] knows the crawler's tree).
 //!
 //! Unlike post folders, an export is read during discovery: one file holds many posts, and
 //! only their text (a few KB each) is kept, never their images.
 //!
-//! A note with no local images folder keeps its `image_list` URLs in
-//! [`PostSource::pending_urls`]; `run` downloads them once into the state folder
-//! ([`super::fetch`]) before the post is processed.
+//! `image_list` URLs with no local copy wait in [`PostSource::pending_urls`]; `run`
+//! downloads them once into the state folder ([`super::fetch`]) before the post is
+//! processed. The crawler names its files `0.jpg`, `1.jpg`, … by successful download, so
+//! when fewer files than URLs are on disk, the URLs past the files are taken as the missing
+//! ones (exact when the crawl was cut short, the usual cause).
 //!
 //! A malformed file or record never stops discovery: it becomes a [`Skipped`] entry naming
 //! the file and the record (or line), and the rest of the export goes on.
 
+mod note;
+mod sqlite;
+pub(super) mod tree;
+
 use super::image::is_image_name;
 use super::text::decode;
 use super::{PostSource, Skipped, TextSource};
+use note::Note;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-/// The formats MediaCrawler saves to files (its database targets are not inputs).
+/// The formats MediaCrawler saves to files that are read as exports.
 const FORMATS: [&str; 3] = ["jsonl", "json", "csv"];
 
-/// The crawler's media folders, children of its data folder (`data/xhs/`).
-const MEDIA_FOLDERS: [&str; 2] = ["images", "videos"];
+/// The crawler's media folders, children of its data folder (`data/xhs/`): downloaded
+/// images and videos, and the comments' word cloud (`ENABLE_GET_WORDCLOUD`).
+const MEDIA_FOLDERS: [&str; 3] = ["images", "videos", "words"];
 
 /// What a file is to MediaCrawler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ExportFile {
     /// Note records, one post each.
     Contents(Format),
+    /// The SQLite store.
+    Store,
+    /// An Excel export (`<platform>_<type>_<timestamp>.xlsx`): not read.
+    Excel,
     /// Comment records: not posts.
     Comments,
 }
@@ -47,24 +66,49 @@ pub(super) enum Format {
     Csv,
 }
 
-/// Classifies a file by its name: `<anything>_contents_<anything>.<jsonl|json|csv>`.
+/// Classifies a file met in the walk by its name, as MediaCrawler names them:
+/// `<anything>_contents_<anything>.<jsonl|json|csv>`, `sqlite_tables.db`, `xhs_<…>.xlsx`.
 pub(super) fn classify(path: &Path) -> Option<ExportFile> {
+    let name = path.file_name()?.to_string_lossy();
+    if name == sqlite::FILE_NAME {
+        return Some(ExportFile::Store);
+    }
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    let stem = path.file_stem()?.to_string_lossy();
+    if ext == "xlsx" && stem.starts_with("xhs_") {
+        return Some(ExportFile::Excel);
+    }
     if !FORMATS.contains(&ext.as_str()) {
         return None;
     }
-    let stem = path.file_stem()?.to_string_lossy();
     if stem.contains("_comments_") {
         return Some(ExportFile::Comments);
     }
     if !stem.contains("_contents_") {
         return None;
     }
-    Some(ExportFile::Contents(match ext.as_str() {
-        "jsonl" => Format::Jsonl,
-        "json" => Format::Json,
-        _ => Format::Csv,
-    }))
+    Some(ExportFile::Contents(format_of(&ext)?))
+}
+
+fn format_of(ext: &str) -> Option<Format> {
+    match ext {
+        "jsonl" => Some(Format::Jsonl),
+        "json" => Some(Format::Json),
+        "csv" => Some(Format::Csv),
+        _ => None,
+    }
+}
+
+/// Classifies a file the user named as `--input`: by its extension alone, as they may
+/// have renamed it. `None` is a file postmill does not read.
+pub(super) fn classify_given(path: &Path) -> Option<ExportFile> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "db" | "sqlite" | "sqlite3" => Some(ExportFile::Store),
+        "xlsx" => Some(ExportFile::Excel),
+        _ if path.file_stem()?.to_string_lossy().contains("_comments_") => Some(ExportFile::Comments),
+        _ => Some(ExportFile::Contents(format_of(&ext)?)),
+    }
 }
 
 /// Whether `path` is named like one of the crawler's media folders.
@@ -111,57 +155,6 @@ pub(super) enum RecordProblem {
     Csv(String),
 }
 
-/// A note record, reduced to what a post needs.
-#[derive(Debug)]
-struct Note {
-    id: String,
-    title: Option<String>,
-    desc: String,
-    tags: Vec<String>,
-    url: Option<String>,
-    image_urls: Vec<String>,
-}
-
-impl Note {
-    /// Reads a record through `field`, which returns a field's text (lists comma-joined).
-    fn from_fields(field: impl Fn(&str) -> Option<String>) -> Result<Note, RecordProblem> {
-        let text = |k: &str| field(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        let id = text("note_id").ok_or(RecordProblem::NoId)?;
-        // The id names a folder under `images/`: a separator or `..` must not reach elsewhere.
-        let mut parts = Path::new(&id).components();
-        if !matches!((parts.next(), parts.next()), (Some(Component::Normal(_)), None)) {
-            return Err(RecordProblem::BadId(id));
-        }
-        let list = |k: &str| -> Vec<String> {
-            field(k)
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        };
-        Ok(Note {
-            title: text("title"),
-            desc: field("desc").unwrap_or_default().trim().to_string(),
-            tags: list("tag_list"),
-            url: text("note_url"),
-            image_urls: list("image_list"),
-            id,
-        })
-    }
-
-    /// `desc`, then the tags as `#tag` on a line of their own.
-    fn body(&self) -> String {
-        let tags: Vec<String> = self.tags.iter().map(|t| format!("#{t}")).collect();
-        match (self.desc.is_empty(), tags.is_empty()) {
-            (_, true) => self.desc.clone(),
-            (true, false) => tags.join(" "),
-            (false, false) => format!("{}\n{}", self.desc, tags.join(" ")),
-        }
-    }
-}
-
 /// The notes of every export in the walk, one per `note_id`.
 #[derive(Default)]
 pub(super) struct Notes {
@@ -171,14 +164,37 @@ pub(super) struct Notes {
 }
 
 impl Notes {
-    /// Reads one export file, adding its notes and recording what could not be read.
-    pub(super) fn read_export(&mut self, path: &Path, format: Format, skipped: &mut Vec<Skipped>) {
+    /// Reads one file of the crawler's, adding its notes and recording what could not be
+    /// read. Comments are not notes and add nothing. False when the file could not be read
+    /// as a whole (its reason is then the last of `skipped`).
+    pub(super) fn read(&mut self, path: &Path, kind: ExportFile, skipped: &mut Vec<Skipped>) -> bool {
+        match kind {
+            ExportFile::Contents(format) => return self.read_export(path, format, skipped),
+            ExportFile::Store => return self.read_store(path, skipped),
+            ExportFile::Excel => skipped.push(Skipped {
+                path: path.to_path_buf(),
+                reason: "MediaCrawler Excel export: not read; save the notes as jsonl instead \
+                         (SAVE_DATA_OPTION = \"jsonl\" in config/base_config.py, or --save_data_option jsonl) \
+                         and point --input at data/xhs"
+                    .into(),
+                unreadable: true,
+            }),
+            ExportFile::Comments => return true,
+        }
+        !matches!(kind, ExportFile::Excel)
+    }
+
+    /// Reads one export file.
+    fn read_export(&mut self, path: &Path, format: Format, skipped: &mut Vec<Skipped>) -> bool {
         let skip =
             |reason: ExportError| Skipped { path: path.to_path_buf(), reason: reason.to_string(), unreadable: true };
         let text = match fs::read(path).map_err(ExportError::from).and_then(|b| decode(&b).map_err(ExportError::Decode))
         {
             Ok(t) => t,
-            Err(e) => return skipped.push(skip(e)),
+            Err(e) => {
+                skipped.push(skip(e));
+                return false;
+            }
         };
         let records = match format {
             Format::Json => parse_json(&text),
@@ -187,30 +203,76 @@ impl Notes {
         };
         let records = match records {
             Ok(r) => r,
-            Err(e) => return skipped.push(skip(e)),
+            Err(e) => {
+                skipped.push(skip(e));
+                return false;
+            }
         };
+        let bases = export_media_bases(path);
         for (at, record) in records {
-            if let Err(problem) = record.and_then(|note| self.add(path, note)) {
+            if let Err(problem) = record.and_then(|note| self.add(path, &bases, note)) {
                 skipped.push(skip(ExportError::Record { at, problem }));
             }
         }
+        true
     }
 
-    fn add(&mut self, export: &Path, note: Note) -> Result<(), RecordProblem> {
-        let images = local_images(export, &note.id);
+    /// Reads the `xhs_note` table of a SQLite store. Its images are under the project's
+    /// `data/xhs/images/` (the store is in `<project>/database/` or `<project>/schema/`).
+    fn read_store(&mut self, path: &Path, skipped: &mut Vec<Skipped>) -> bool {
+        let skip = |reason: String, unreadable: bool| Skipped { path: path.to_path_buf(), reason, unreadable };
+        let contents = match sqlite::read(path) {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                };
+                skipped.push(skip(reason, true));
+                return false;
+            }
+        };
+        for (table, rows) in contents.others {
+            skipped.push(skip(format!("MediaCrawler table `{table}` ({rows} rows): not Xiaohongshu notes"), false));
+        }
+        let project = path.parent().and_then(Path::parent);
+        let bases: Vec<PathBuf> = project.map(|p| p.join("data").join("xhs")).into_iter().collect();
+        for row in contents.notes {
+            let note = Note::from_fields(|k| row.get(k));
+            if let Err(problem) = note.and_then(|note| self.add(path, &bases, note)) {
+                let at = format!("SQLite `xhs_note` row {}", row.rowid);
+                skipped.push(skip(ExportError::Record { at, problem }.to_string(), true));
+            }
+        }
+        true
+    }
+
+    fn add(&mut self, source: &Path, media_bases: &[PathBuf], note: Note) -> Result<(), RecordProblem> {
+        let images = local_images(media_bases, &note.id);
         let no_images = images.is_empty() && note.image_urls.is_empty();
         if note.title.is_none() && note.desc.is_empty() && note.tags.is_empty() && no_images {
             return Err(RecordProblem::Empty(note.id));
+        }
+        // The files on disk stand for the first URLs (see the module's comment).
+        let pending: Vec<(usize, String)> =
+            note.image_urls.iter().cloned().enumerate().skip(images.len()).map(|(i, url)| (i + 1, url)).collect();
+        if !images.is_empty() && !pending.is_empty() {
+            tracing::info!(
+                "note {}: {} of its {} images are not on disk (an interrupted download?); fetching the rest",
+                note.id,
+                pending.len(),
+                note.image_urls.len()
+            );
         }
         let desc_len = note.desc.chars().count();
         let body = note.body();
         let post = PostSource {
             safe_id: String::new(),
-            path: export.to_path_buf(),
+            path: source.to_path_buf(),
             url: note.url,
-            published_at: None,
+            published_at: note.published_at,
             text: Some(TextSource::Inline { title: note.title, body }),
-            pending_urls: if images.is_empty() { note.image_urls } else { Vec::new() },
+            pending_urls: pending,
             images,
             failed_images: Vec::new(),
             id: note.id,
@@ -222,16 +284,19 @@ impl Notes {
             }
             Some(&i) => {
                 // A search dump and a detail dump of one note: the longer desc is the fuller
-                // record, and whichever found local images lends them to it.
+                // record, and whichever found more local images lends them to it.
                 let (kept, kept_len) = &mut self.posts[i];
                 let mut other = post;
                 if desc_len > *kept_len {
                     std::mem::swap(kept, &mut other);
                     *kept_len = desc_len;
                 }
-                if kept.images.is_empty() && !other.images.is_empty() {
+                if other.images.len() > kept.images.len() {
                     kept.images = other.images;
-                    kept.pending_urls.clear();
+                    kept.pending_urls = other.pending_urls;
+                }
+                if kept.published_at.is_none() {
+                    kept.published_at = other.published_at;
                 }
             }
         }
@@ -329,12 +394,16 @@ fn csv_problem(e: &csv::Error) -> String {
     }
 }
 
-/// The files of `images/<note_id>/` beside the export file, or else beside its folder
-/// (`data/xhs/json/x.json` and `data/xhs/images/<id>/`), in natural order.
-fn local_images(export: &Path, id: &str) -> Vec<PathBuf> {
+/// Where an export's notes keep their images: beside the export file, or beside its
+/// folder (`data/xhs/json/x.json` and `data/xhs/images/<id>/`).
+fn export_media_bases(export: &Path) -> Vec<PathBuf> {
     let folder = export.parent();
-    let bases = [folder, folder.and_then(Path::parent)];
-    for base in bases.into_iter().flatten() {
+    [folder, folder.and_then(Path::parent)].into_iter().flatten().map(Path::to_path_buf).collect()
+}
+
+/// The files of `<base>/images/<note_id>/` of the first base that has any, in natural order.
+fn local_images(bases: &[PathBuf], id: &str) -> Vec<PathBuf> {
+    for base in bases {
         let dir = base.join("images").join(id);
         let Ok(entries) = super::folder::sorted_entries(&dir) else { continue };
         let images: Vec<PathBuf> =
@@ -503,7 +572,8 @@ mod tests {
         let e = posts.iter().find(|p| p.id == "e").unwrap();
         assert!(e.path.ends_with("flat/detail_contents_2.json"));
         assert_eq!(names(&e.images), ["1.jpg"]);
-        assert!(e.pending_urls.is_empty());
+        // One file for two URLs: the second is still to fetch, at its place in image_list.
+        assert_eq!(e.pending_urls, [(2, "http://sns-webpic-qc.xhscdn.com/e/b".to_string())]);
     }
 
     #[test]
@@ -512,5 +582,70 @@ mod tests {
         write(&dir.path().join("images/a/1.jpg"), b"x");
         let (posts, _) = discover(dir.path()).unwrap();
         assert_eq!(ids(&posts), ["a"]);
+    }
+
+    #[test]
+    fn words_and_other_platforms_are_not_posts() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        write(&data.join("xhs/jsonl/search_contents_2025-12-01.jsonl"), note_json("x1", "一面") + "\n");
+        write(&data.join("xhs/words/search_comments_2025-12-01_word_cloud.png"), b"x");
+        write(&data.join("xhs/words/search_comments_2025-12-01_word_freq.json"), r#"{"面经": 3}"#);
+        write(&data.join("xhs/images/x1/0.jpg"), b"x");
+        write(&data.join("xhs/images/x1/1.jpg"), b"x");
+        let aweme = r#"[{"aweme_id": "7300", "title": "t", "desc": "d"}]"#;
+        write(&data.join("douyin/json/search_contents_2025-12-01.json"), aweme);
+        write(&data.join("douyin/images/7300/0.jpg"), b"x");
+        write(&data.join("weibo/csv/search_contents_2025-12-01.csv"), "note_id,content\n1,x\n");
+        let (posts, skipped) = discover(&data).unwrap();
+        assert_eq!(ids(&posts), ["x1"]);
+        assert_eq!(names(&posts[0].images), ["0.jpg", "1.jpg"]);
+        let lines: Vec<(String, &str)> = skipped
+            .iter()
+            .map(|s| (s.path.strip_prefix(&data).unwrap().display().to_string(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("douyin".to_string(), "MediaCrawler douyin data: not Xiaohongshu notes"),
+                ("weibo".to_string(), "MediaCrawler weibo data: not Xiaohongshu notes"),
+            ]
+        );
+        assert!(skipped.iter().all(|s| !s.unreadable));
+
+        // Pointed at the media folder itself: a usage error naming the data folder.
+        let err = discover(&data.join("xhs/images")).unwrap_err();
+        assert!(err.to_string().contains("downloaded media, not notes"), "{err}");
+    }
+
+    #[test]
+    fn an_export_file_given_directly_and_the_excel_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let jsonl = dir.path().join("my_notes.jsonl");
+        write(&jsonl, note_json("j1", "正文") + "\n" + &note_json("j2", "正文二") + "\n");
+        let (posts, skipped) = discover(&jsonl).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(ids(&posts), ["j1", "j2"]);
+        assert_eq!(posts[0].published_at.as_deref(), Some("2024-06-10T06:13:20Z"));
+
+        let comments = dir.path().join("search_comments_1.json");
+        write(&comments, "[]");
+        assert!(discover(&comments).unwrap_err().to_string().contains("comments, not notes"));
+        let broken = dir.path().join("broken.json");
+        write(&broken, "{");
+        let err = discover(&broken).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: MediaCrawler JSON export", broken.display())), "{err}");
+
+        // Excel: not read, and said so, naming the file, in the walk and given directly.
+        let xlsx = dir.path().join("data/xhs/xhs_search_20251201_120000.xlsx");
+        write(&xlsx, b"PK\x03\x04");
+        write(&dir.path().join("data/xhs/images/e1/0.jpg"), b"x");
+        let (posts, skipped) = discover(&dir.path().join("data")).unwrap();
+        assert!(posts.is_empty());
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].path, xlsx);
+        assert!(skipped[0].unreadable && skipped[0].reason.contains("save the notes as jsonl"), "{skipped:?}");
+        let err = discover(&xlsx).unwrap_err().to_string();
+        assert!(err.contains("xhs_search_20251201_120000.xlsx") && err.contains("jsonl"), "{err}");
     }
 }

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Renders the OCR test cards in tests/fixtures/ocr/cards/: Xiaohongshu-style cover cards
+(big titles on colour gradients, white or coloured text, emoji and sticker shapes, numbered
+手撕/八股 lists) and phone-screenshot-like cards, each PNG with its true text in a .txt.
+
+Chromium renders them (real CJK shaping, gradients, anti-aliasing, colour emoji) from HTML
+with fonts from Debian packages:
+
+    apt-get install chromium fonts-noto-cjk fonts-wqy-zenhei fonts-noto-color-emoji
+    python3 tools/render_cards.py            # writes tests/fixtures/ocr/cards/
+
+The rendered PNGs are committed; the tests only read them. Emoji are decoration, not text:
+they are left out of the true text (character recall ignores extra characters).
+"""
+import html
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ocr" / "cards"
+
+# name, (width, height), background CSS, font family, title colour, body colour,
+# title lines, body lines, extra CSS for the body text, decorations (HTML).
+CARDS = [
+    dict(
+        name="cover-orange-red",
+        size=(1080, 1440),
+        bg="linear-gradient(160deg, #ff9a3c 0%, #ff5e3a 55%, #e52d27 100%)",
+        font="Noto Sans CJK SC",
+        title_color="#ffffff",
+        body_color="#ffffff",
+        title=["字节大模型算法", "一面面经"],
+        body=[
+            "1. 手撕：LRU 缓存",
+            "2. 八股：Transformer 为什么除以根号d",
+            "3. 讲讲 LoRA 的原理",
+            "4. 手撕：反转链表",
+            "5. 项目里 KV Cache 怎么优化",
+        ],
+        emoji=["🔥", "💯"],
+    ),
+    dict(
+        name="cover-pink-purple",
+        size=(1080, 1440),
+        bg="linear-gradient(135deg, #ff6fd8 0%, #a659f5 60%, #6a3df0 100%)",
+        font="Noto Sans CJK SC",
+        title_color="#fff566",
+        body_color="#ffffff",
+        title=["腾讯后端实习", "二面 凉经"],
+        body=[
+            "1. 自我介绍",
+            "2. Redis 持久化有哪几种",
+            "3. 八股：TCP 三次握手",
+            "4. 手撕：两数之和",
+            "5. 如果让你设计一个短链系统",
+            "6. 反问",
+        ],
+        emoji=["😭", "✨"],
+    ),
+    dict(
+        name="cover-blue-cyan",
+        size=(720, 960),
+        bg="linear-gradient(180deg, #1e3c72 0%, #2a5298 50%, #00c6ff 100%)",
+        font="WenQuanYi Zen Hei",
+        title_color="#ffffff",
+        body_color="#ffffff",
+        title=["美团 推荐算法", "三面总结"],
+        body=[
+            "1. 手撕：最长递增子序列",
+            "2. 八股：XGBoost 和 GBDT 区别",
+            "3. 召回和排序怎么配合",
+            "4. 你的项目难点是什么",
+        ],
+        body_css="text-shadow: 0 3px 6px rgba(0,0,0,0.45);",
+        emoji=["🚀"],
+    ),
+    dict(
+        name="cover-red-sticker",
+        size=(1080, 1440),
+        bg="linear-gradient(200deg, #f85032 0%, #e73827 100%)",
+        font="Noto Sans CJK SC",
+        title_color="#ffffff",
+        body_color="#ffffff",
+        title=["阿里 Java 开发", "offer 面经"],
+        body=[
+            "1. 八股：HashMap 扩容",
+            "2. 手撕：快速排序",
+            "3. JVM 垃圾回收器有哪些",
+            "4. MySQL 索引为什么用 B+ 树",
+            "5. 线程池参数怎么设置",
+        ],
+        stars=True,
+        emoji=["⭐"],
+    ),
+    dict(
+        name="cover-yellow-colour",
+        size=(1080, 1440),
+        bg="linear-gradient(160deg, #fff6b7 0%, #ffd86f 100%)",
+        font="Noto Sans CJK SC",
+        title_color="#d7263d",
+        body_color="#1d3557",
+        title=["快手 大模型", "面试题汇总"],
+        body=[
+            "1. 手撕：实现多头注意力",
+            "2. 八股：RoPE 位置编码",
+            "3. DPO 和 PPO 有什么区别",
+            "4. 讲讲 MoE 的负载均衡",
+            "5. 手撕：二分查找",
+        ],
+        emoji=["📌", "💡"],
+    ),
+    dict(
+        name="cover-green-dark",
+        size=(900, 1200),
+        bg="linear-gradient(150deg, #0f2027 0%, #203a43 50%, #2c5364 100%)",
+        font="Noto Serif CJK SC",
+        title_color="#7CFFB2",
+        body_color="#ffe08a",
+        title=["百度 搜索", "一面 40 分钟"],
+        body=[
+            "1. 介绍一下 BERT",
+            "2. 手撕：合并区间",
+            "3. 八股：进程和线程的区别",
+            "4. 倒排索引怎么构建",
+        ],
+        emoji=["🌙"],
+    ),
+    dict(
+        name="cover-teal-small",
+        size=(540, 720),
+        bg="linear-gradient(170deg, #43cea2 0%, #185a9d 100%)",
+        font="Noto Sans CJK SC",
+        title_color="#ffffff",
+        body_color="#ffffff",
+        title=["拼多多 二面"],
+        body=[
+            "1. 手撕：接雨水",
+            "2. 八股：Kafka 怎么保证不丢消息",
+            "3. 设计一个秒杀系统",
+        ],
+        emoji=["🍑"],
+    ),
+    dict(
+        name="cover-orange-light-title",
+        size=(1080, 1440),
+        bg="linear-gradient(120deg, #ffb347 0%, #ff7b2e 50%, #ff3d3d 100%)",
+        font="WenQuanYi Zen Hei",
+        title_color="#ffffff",
+        body_color="#fff3e0",
+        title=["小红书 数据开发", "面经 附答案"],
+        body=[
+            "1. 八股：Hive 数据倾斜怎么处理",
+            "2. 手撕：SQL 连续登录三天",
+            "3. Spark shuffle 过程",
+            "4. 讲讲你做的数仓分层",
+        ],
+        title_css="font-size: 120px;",
+        emoji=["🍠", "🔥"],
+    ),
+]
+
+
+def page(card):
+    w, h = card["size"]
+    unit = w / 1080
+    title = "".join(f"<div>{html.escape(t)}</div>" for t in card["title"])
+    body = "".join(f"<div class='item'>{html.escape(t)}</div>" for t in card["body"])
+    emoji = "".join(
+        f"<span class='emoji' style='top:{40 + i * 90}px; right:{40 + i * 30}px'>{e}</span>"
+        for i, e in enumerate(card.get("emoji", []))
+    )
+    stars = ""
+    if card.get("stars"):
+        stars = "".join(
+            f"<div class='blob' style='left:{x}px; top:{y}px; width:{s}px; height:{s}px'></div>"
+            for x, y, s in [(int(w * 0.78), int(h * 0.85), int(90 * unit)), (int(w * 0.05), int(h * 0.9), int(60 * unit))]
+        )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><style>
+html, body {{ margin: 0; width: {w}px; height: {h}px; overflow: hidden; }}
+body {{ background: {card['bg']}; font-family: '{card['font']}', sans-serif; position: relative; }}
+.title {{ color: {card['title_color']}; font-weight: 900; font-size: {int(104 * unit)}px;
+  line-height: 1.25; padding: {int(110 * unit)}px {int(70 * unit)}px {int(50 * unit)}px; {card.get('title_css', '')} }}
+.body {{ color: {card['body_color']}; font-weight: 700; font-size: {int(50 * unit)}px;
+  line-height: 1.6; padding: 0 {int(70 * unit)}px; {card.get('body_css', '')} }}
+.emoji {{ position: absolute; font-size: {int(80 * unit)}px; font-family: 'Noto Color Emoji'; }}
+.blob {{ position: absolute; border-radius: 50%; background: rgba(255, 255, 255, 0.35); }}
+</style></head><body>
+<div class="title">{title}</div><div class="body">{body}</div>{emoji}{stars}
+</body></html>"""
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    chromium = os.environ.get("CHROMIUM", "chromium")
+    with tempfile.TemporaryDirectory() as tmp:
+        for card in CARDS:
+            src = pathlib.Path(tmp) / f"{card['name']}.html"
+            src.write_text(page(card), encoding="utf-8")
+            png = OUT / f"{card['name']}.png"
+            w, h = card["size"]
+            subprocess.run(
+                [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                 "--force-device-scale-factor=1", f"--window-size={w},{h}",
+                 f"--screenshot={png}", src.as_uri()],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            truth = "\n".join(card["title"] + card["body"]) + "\n"
+            (OUT / f"{card['name']}.txt").write_text(truth, encoding="utf-8")
+            print(png.relative_to(OUT.parent.parent.parent.parent), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
