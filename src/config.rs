@@ -149,6 +149,7 @@ struct ConfigFile {
     prices: BTreeMap<String, Price>,
     #[serde(default)]
     retry: RetryFile,
+    #[serde(default)]
     pack: PackFile,
 }
 
