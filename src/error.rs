@@ -35,6 +35,9 @@ pub enum CliError {
     /// A file postmill keeps could not be written.
     #[error(transparent)]
     Write(#[from] crate::output::OutputError),
+    /// The usage ledger could not be opened or written.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
     /// A run stopped by a write failure, already reported when it happened.
     #[error("stopped: {0}")]
     Stopped(String),
@@ -52,7 +55,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => Exit::Usage,
             CliError::Store(StoreError::Busy(_) | StoreError::Missing(_) | StoreError::TooNew { .. }) => Exit::Usage,
-            CliError::Store(_) | CliError::Write(_) | CliError::Stopped(_) => Exit::Io,
+            CliError::Store(_) | CliError::Write(_) | CliError::Ledger(_) | CliError::Stopped(_) => Exit::Io,
             CliError::Deferred(_) => Exit::Deferred,
             CliError::Other(_) => Exit::SomeFailed,
         }
@@ -70,13 +73,17 @@ impl From<crate::config::ConfigError> for CliError {
 /// an OS error is said once however the layers above wrapped it.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut line = e.to_string();
+    let mut prev = line.clone();
     let mut next = e.source();
     while let Some(cause) = next {
         let text = cause.to_string();
-        if !text.is_empty() && !line.contains(&text) {
+        // Skipped too: a cause that only restates the one before it with a prefix
+        // (SQLite's "Error code 13: database or disk is full" after "database or disk is full").
+        if !text.is_empty() && !line.contains(&text) && !text.ends_with(&prev) {
             line.push_str(": ");
             line.push_str(&text);
         }
+        prev = text;
         next = cause.source();
     }
     line
@@ -103,5 +110,13 @@ mod tests {
         }
         let line = chain(&Doubled { source: std::io::Error::from_raw_os_error(28) });
         assert_eq!(line.matches("os error 28").count(), 1, "{line}");
+
+        // SQLite's error and its own source say the same thing.
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        );
+        let line = chain(&StoreError::Sqlite(full));
+        assert_eq!(line.matches("disk is full").count(), 1, "{line}");
     }
 }

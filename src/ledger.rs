@@ -141,7 +141,12 @@ impl Ledger {
     }
 
     fn report(&self, e: LedgerError) {
-        let message = format!("cannot record an attempt in the ledger: {}", crate::error::chain(&e));
+        // One message naming the file and the cause once.
+        let (path, cause) = match &e {
+            LedgerError::Store(s) => (self.store.dir().join("state.db"), crate::error::chain(s)),
+            LedgerError::Io { path, source } => (path.clone(), crate::error::chain(source)),
+        };
+        let message = format!("cannot record an attempt in the ledger {}: {cause}", path.display());
         match &self.halt {
             Some(halt) => halt.write_failed(message),
             None => tracing::error!("{message}"),

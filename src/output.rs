@@ -62,7 +62,7 @@ pub fn remove_stale_temps(output: &Path) -> usize {
 /// Writes `bytes` to `path` atomically; a file already holding exactly these bytes is left
 /// alone, so rerunning over finished work touches nothing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> {
-    let err = |error| OutputError { path: path.to_path_buf(), error };
+    let err = |error| OutputError { path: path.to_path_buf(), error: plain(error) };
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
@@ -76,7 +76,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> {
         .permissions(mode)
         .tempfile_in(dir)
         .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
+    // Through the file itself: the temp file's own `Write` adds its path to every error.
+    tmp.as_file_mut().write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     // The rename itself is durable only once the folder's entry is.
@@ -98,6 +99,18 @@ fn clean_strings(v: &mut serde_json::Value) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(clean_strings),
         serde_json::Value::Object(map) => map.values_mut().for_each(clean_strings),
         _ => {}
+    }
+}
+
+/// The OS error itself: tempfile wraps the errors of creating a temp file with the temp
+/// file's path, a name the user never sees (the message names the real file).
+fn plain(e: std::io::Error) -> std::io::Error {
+    match e.get_ref().map(ToString::to_string) {
+        Some(text) if text.contains(" at path ") => {
+            let cause = text.split(" at path ").next().unwrap_or_default().to_string();
+            std::io::Error::new(e.kind(), cause)
+        }
+        _ => e,
     }
 }
 
@@ -189,6 +202,62 @@ mod tests {
             std::fs::read_dir(&post).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         left.sort();
         assert_eq!(left, [".tmp-abc", ".tmp-notes.md", "ocr", "summary.json", "tmp-abcdef"]);
+    }
+
+    /// Every string field of a summary, model answer and post alike, made hostile.
+    fn hostile_summary() -> Summary {
+        use crate::summary::*;
+        let h = "<script>alert(1)</script>\n# Injected\n| a | b |\n- item\n<img src=x onerror=alert(1)>\u{1b}[31m\u{0}\u{7}\u{202e}x";
+        let s = || h.to_string();
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            post_id: s(),
+            title: Some(s()),
+            source: Source { path: s(), url: Some(s()), published_at: Some(s()) },
+            extract: Extract {
+                company: Some(s()),
+                position: Some(s()),
+                rounds: vec![Round {
+                    name: s(),
+                    questions: vec![Question { category: Category::Fundamentals, text: s(), topics: vec![s()] }],
+                }],
+                coding_problems: vec![CodingProblem { text: s(), leetcode: Some(1) }],
+                topics: vec![s()],
+                key_experiences: vec![s()],
+                tips: vec![s()],
+                advice: vec![s()],
+                overview: s(),
+            },
+            images: vec![
+                ImageEntry { file: "1.png".into(), status: ImageStatus::Ok, text: Some(s()), error: None },
+                ImageEntry { file: s(), status: ImageStatus::Failed, text: None, error: Some(s()) },
+            ],
+            produced_by: ProducedBy { provider: s(), model: s(), at: s() },
+            provenance: None,
+        }
+    }
+
+    #[test]
+    fn hostile_text_in_every_field_reaches_no_file_raw() {
+        let dir = tempfile::tempdir().unwrap();
+        write_post(dir.path(), "p", &hostile_summary()).unwrap();
+        let post = dir.path().join("p");
+        let files = [post.join("summary.md"), post.join("summary.json"), post.join("ocr/1.txt")];
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(!text.chars().any(sanitize::is_unsafe), "{}: control or bidi characters", f.display());
+        }
+        let md = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(!md.contains('<') || md.matches('<').count() == md.matches("<http").count(), "{md}");
+        for line in md.lines() {
+            assert!(!line.starts_with("# Injected") && !line.starts_with("| a") && !line.starts_with("- item"), "{md}");
+        }
+        // Every item stays on its one line: title, company, position, post, URL, topics, the
+        // overview's own line, round, question, coding problem, 3 lists, failed image, footer.
+        assert_eq!(md.lines().filter(|l| l.contains("Injected")).count(), 15, "{md}");
+        // JSON keeps the text (minus control characters) as data for programs.
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&files[1]).unwrap()).unwrap();
+        assert!(json["title"].as_str().unwrap().starts_with("<script>"));
     }
 
     #[test]

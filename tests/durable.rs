@@ -74,9 +74,9 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_ten_times_then_a_final_run_ledger_equals_server() {
-    let s = server(200).await;
+    let s = server(250).await;
     let ctx = context(&s);
-    let posts = 24;
+    let posts = 80;
     for i in 0..posts {
         ctx.post(&format!("p{i:02}"), Some(&format!("第{i}篇 一面：自我介绍")), &[]);
     }
@@ -95,7 +95,15 @@ async fn kill_9_ten_times_then_a_final_run_ledger_equals_server() {
     }
     // Every request the server saw is in the ledger, the ones cut off by a kill as `unknown`.
     let report = audit_json(&ctx, &[]);
-    assert_eq!(report["attempts"].as_u64().unwrap() as usize, s.requests().len(), "{report:#}");
+    // Exactly: a request may be cut off by the kill after its `started` row is durable and
+    // before it leaves; it is then an `unknown` the server never saw. So every request the
+    // server saw is in the ledger, and the only excess is `unknown` attempts.
+    let attempts = report["attempts"].as_u64().unwrap() as usize;
+    let unknown = report["by_outcome"]["unknown"].as_u64().unwrap_or(0) as usize;
+    let seen = s.requests().len();
+    assert!(seen <= attempts && attempts <= seen + unknown, "ledger {attempts} ({unknown} unknown), server {seen}");
+    assert!(unknown <= 10 * 2, "at most the requests in flight at each kill: {unknown}");
+    eprintln!("FIGURES kill -9 x10: ledger {attempts} attempts ({unknown} unknown), server saw {seen} requests");
     // The usage log says the same.
     let log = ctx.outputs().join(".postmill/usage.jsonl");
     let from_log = audit_json(&ctx, &[log.to_str().unwrap()]);
@@ -216,11 +224,15 @@ async fn a_full_disk_stops_the_run_with_74_and_a_rerun_repeats_little() {
     assert_eq!(code(&out), 74, "{err}");
     let errors = err.lines().filter(|l| l.contains("ERROR")).count();
     assert!(errors <= 5, "{errors} ERROR lines:\n{err}");
-    let naming = err.lines().filter(|l| l.contains("No space left on device")).count();
+    // The output or the store, whichever hits the full disk first.
+    let full = |l: &&str| (l.contains("No space left on device") || l.contains("disk is full")) && !l.contains("DEBUG");
+    let naming = err.lines().filter(full).count();
     assert_eq!(naming, 1, "one line names the path and the OS error:\n{err}");
-    let line = err.lines().find(|l| l.contains("No space left on device")).unwrap();
+    let line = err.lines().find(full).unwrap();
     assert!(line.contains(out_dir.to_str().unwrap()), "{line}");
-    assert_eq!(err.matches("os error 28").count(), 1, "{err}");
+    assert!(!line.contains(".tmp-"), "names the real file, not a temp file: {line}");
+    let said = err.lines().filter(|l| !l.contains("DEBUG")).map(|l| l.matches("os error 28").count()).sum::<usize>();
+    assert!(said <= 1, "{err}");
 
     let sent = generate_requests(&s);
     std::fs::remove_file(disk.join("filler")).unwrap();
@@ -228,6 +240,11 @@ async fn a_full_disk_stops_the_run_with_74_and_a_rerun_repeats_little() {
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     let repeated = generate_requests(&s) - posts.min(generate_requests(&s));
     assert!(repeated <= 10, "{repeated} requests repeated (first run sent {sent})");
+    eprintln!("FIGURES full disk: exit 74 after {sent} requests, {errors} ERROR line(s); rerun repeated {repeated}");
+    eprintln!("FIRST RUN STDERR (non-debug):");
+    for l in err.lines().filter(|l| !l.contains("DEBUG")) {
+        eprintln!("  {l}");
+    }
 }
 
 const HOSTILE: &str = "<script>alert(1)</script>\n# Injected heading\n| a | b |\n<img src=x onerror=alert(1)>\u{1b}[31mred\u{0}\u{7}\u{202e}gpj.exe";
@@ -236,7 +253,9 @@ const HOSTILE: &str = "<script>alert(1)</script>\n# Injected heading\n| a | b |\
 async fn hostile_post_text_reaches_no_output_raw_and_outputs_are_0644() {
     let s = server(0).await;
     let ctx = context(&s);
-    ctx.post("hostile", Some(&format!("{HOSTILE}\n{HOSTILE}")), &[("1.png", png(3))]);
+    // A post file with NUL bytes is refused as not text (by design): the post carries the rest.
+    let post_text = HOSTILE.replace('\u{0}', "");
+    ctx.post("hostile", Some(&format!("{post_text}\n{post_text}")), &[("1.png", png(3))]);
     let old = unsafe { libc::umask(0o022) };
     let out = ctx.run(&["run", "--no-progress"]);
     unsafe { libc::umask(old) };
@@ -252,7 +271,11 @@ async fn hostile_post_text_reaches_no_output_raw_and_outputs_are_0644() {
         assert!(!text.chars().any(postmill::sanitize::is_unsafe), "{}: control or bidi characters", path.display());
         let name = path.file_name().unwrap().to_string_lossy();
         if name.ends_with(".md") || name.ends_with(".html") || name.ends_with(".txt") {
-            assert!(!text.contains("<script") && !text.contains("<img"), "{}: raw HTML", path.display());
+            // `\<script` (CommonMark's escape, as the digest writes it) renders as text.
+            let raw = ["<script", "<img"]
+                .iter()
+                .any(|tag| text.match_indices(tag).any(|(i, _)| i == 0 || text.as_bytes()[i - 1] != b'\\'));
+            assert!(!raw, "{}: raw HTML", path.display());
             assert!(!text.lines().any(|l| l.starts_with("# Injected")), "{}: injected heading", path.display());
             assert!(!text.lines().any(|l| l.starts_with("| a |")), "{}: injected table row", path.display());
         }
@@ -336,4 +359,37 @@ async fn models_without_a_key_says_the_route_is_offline_in_a_table() {
     assert!(text.contains("no API key found") && text.contains("offline"), "{text}");
     assert!(!text.contains("Some(") && !text.contains("[(\""), "no debug dump: {text}");
     assert!(text.lines().any(|l| l.starts_with("stage") && l.contains("model")), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_output_folder_can_be_inspected() {
+    let s = server(0).await;
+    let ctx = context(&s);
+    ctx.post("a", Some("一面：自我介绍"), &[]);
+    assert_eq!(code(&ctx.run(&["run", "--no-progress"])), 0);
+    // A read-only view of the output folder (root ignores permission bits; a read-only
+    // mount binds everyone).
+    let view = ctx.root().join("ro-view");
+    std::fs::create_dir_all(&view).unwrap();
+    let bind = |args: &[&str]| std::process::Command::new("mount").args(args).status().is_ok_and(|s| s.success());
+    let outputs = ctx.outputs();
+    if !bind(&["--bind", outputs.to_str().unwrap(), view.to_str().unwrap()]) {
+        eprintln!("SKIPPED: bind mounts are not permitted here (needs root / CAP_SYS_ADMIN)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(view.clone());
+    assert!(bind(&["-o", "remount,ro,bind", view.to_str().unwrap()]), "remount read-only");
+    assert!(std::fs::write(view.join("probe"), b"x").is_err(), "the view is read-only");
+    for args in [&["status", "--json"][..], &["audit"], &["plan"]] {
+        let mut args = args.to_vec();
+        args.extend(["--output", view.to_str().unwrap()]);
+        let out = ctx.run(&args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    }
 }

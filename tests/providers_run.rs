@@ -51,11 +51,11 @@ fn missing_tesseract_leaves_images_pending_then_a_later_run_reads_them() {
     ctx.post("p", Some("美团一面：自我介绍"), &[("shot.png", std::fs::read(&fixture).unwrap())]);
     ctx.config("[local]\ntesseract = \"/nonexistent/tesseract\"\n");
     let first = ctx.run(&["run", "--no-progress"]);
-    assert_eq!(code(&first), 0, "{}", stderr(&first));
-    let s = summary(&ctx, "p");
-    assert_eq!(s.images[0].status, ImageStatus::Pending);
-    assert!(s.images[0].error.as_deref().unwrap().contains("tesseract-ocr-chi-sim"), "{:?}", s.images[0].error);
-    assert_eq!(s.extract.company.as_deref(), Some("美团"));
+    // The OCR health check refuses before anything is read or sent (exit 2, naming the
+    // package to install): no summary made without its images.
+    assert_eq!(code(&first), 2, "{}", stderr(&first));
+    assert!(stderr(&first).contains("tesseract-ocr-chi-sim"), "{}", stderr(&first));
+    assert!(!ctx.outputs().join("p/summary.json").exists());
 
     ctx.config("");
     let second = ctx.run(&["run", "--no-progress"]);

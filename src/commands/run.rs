@@ -83,11 +83,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
     store.register_posts(posts.iter().map(|p| (p.id.as_str(), p.safe_id.as_str(), p.path.display().to_string())))?;
     let (tx, shutdown) = Shutdown::new();
     let halt = Arc::new(Halt::new(tx));
-    let ledger = Arc::new(
-        Ledger::open(store.clone())
-            .map_err(|e| CliError::Other(anyhow::Error::new(e).context("cannot open the usage ledger")))?
-            .with_halt(halt.clone()),
-    );
+    let ledger = Arc::new(Ledger::open(store.clone())?.with_halt(halt.clone()));
     let quota = Arc::new(
         QuotaEngine::new(chosen.provider.name(), &chosen.keys, chosen.limits.clone(), store.clone(), clock)
             .with_policy(cfg.retry),
@@ -292,7 +288,7 @@ fn done_posts(store: &Store) -> HashMap<String, String> {
 fn finish_deferred(store: &Store, run_id: &str, posts: &[PostSource], reset: Timestamp) -> Result<Exit, CliError> {
     let done = done_posts(store);
     let waiting = posts.iter().filter(|p| !done.contains_key(&p.id)).count();
-    store.end_run(run_id, Exit::Deferred as i32, Some(&reset.to_string())).map_err(|e| CliError::Other(e.into()))?;
+    store.end_run(run_id, Exit::Deferred as i32, Some(&reset.to_string()))?;
     eprintln!(
         "postmill: every pool this work could use is exhausted for the day; nothing was sent.\n\
          {waiting} post(s) wait. Work can resume at {}. Run again then (or use --wait).",
@@ -356,7 +352,7 @@ async fn validate_models(
             match ahead {
                 Some(id) => ledger.complete(*id, &record),
                 // A retry after a transient failure (inside the listing): recorded after the fact.
-                None => ledger.record(&record, &[]).map_err(|e| CliError::Other(e.into()))?,
+                None => ledger.record(&record, &[])?,
             }
         }
         if catalog::key_rejected(l) {
