@@ -70,12 +70,13 @@ async fn main() {
             if only.as_deref().is_some_and(|o| !path.to_string_lossy().contains(o)) {
                 continue;
             }
-            let candidates: Vec<Pass> = [1.0, 1.6]
+            let mut candidates: Vec<Pass> = [1.0, 1.6]
                 .into_iter()
                 .flat_map(|f| {
                     [false, true].map(|background| Pass { target_px: TARGET_TEXT_PX * f, binarise: false, background })
                 })
                 .collect();
+            candidates.push(Pass { target_px: TARGET_TEXT_PX, binarise: true, background: true });
             for r in tess.read_passes(&bytes, &candidates).await.unwrap_or_default() {
                 let p = r.pass.expect("pass");
                 println!(
