@@ -101,6 +101,9 @@ async fn main() {
                     "{name:<44} {recall:>7.3} {:>6} {wall:>7.2} {cpu:>7.2}  ({} chars at {:.1})",
                     r.passes, r.chars, r.confidence
                 );
+                if std::env::var_os("OCR_SHOW").is_some() {
+                    println!("{}", r.text);
+                }
                 worst = worst.min(recall);
                 sum += recall;
             }

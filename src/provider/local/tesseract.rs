@@ -89,6 +89,13 @@ pub struct Line {
     pub confidence: f32,
 }
 
+impl Line {
+    /// Characters weighted by confidence: how much of the line was read, surely.
+    pub fn score(&self) -> f32 {
+        self.chars as f32 * self.confidence / 100.0
+    }
+}
+
 /// One pass's reading: its lines and how sure Tesseract was of them.
 #[derive(Debug, Clone, Default)]
 pub struct PassRead {
@@ -137,9 +144,15 @@ pub struct Read {
 /// (`cargo run --example ocr_recall -- --passes`), it reads screenshots and most cover
 /// cards at 0.97 or better; the best-contrast channel lost 0.15 on a small teal card.
 const FIRST: Pass = Pass { target_px: TARGET_TEXT_PX, binarise: false, background: true };
-/// The second pass, at a larger text height: short lines of big glyphs (a card's title,
-/// `手撕` read as `Fi`) that one scale misreads the other often reads right.
-const SECOND: Pass = Pass { target_px: TARGET_TEXT_PX * 1.6, binarise: false, background: true };
+/// The passes run when a line of the first is unsure, each merged line by line into the
+/// reading so far: the best-contrast channel (a white box of dark text on a coloured
+/// card, where the background estimate blurs across the box's edge: 0.70 alone, 0.98
+/// with the channel), and a larger text height (short lines of big glyphs, a title's
+/// `快手` or a `手撕` read as `Fi`, that one scale misreads and the other reads right).
+const MORE: [Pass; 2] = [
+    Pass { target_px: TARGET_TEXT_PX, binarise: false, background: false },
+    Pass { target_px: TARGET_TEXT_PX * 1.6, binarise: false, background: true },
+];
 /// A first pass whose every line reads at this confidence or better is kept as it is.
 const SURE_LINE: f32 = 85.0;
 /// Lines of this many characters or fewer are judged as shapes (emoji, icons, bullets)
@@ -154,7 +167,9 @@ const NOISE_CONFIDENCE: f32 = 55.0;
 const MIN_JUDGED_CHARS: usize = 8;
 
 /// Combines two passes line by line: where a line of `other` covers the same rows as
-/// exactly one line of `base`, the surer reading is kept; a line only `other` read is
+/// exactly one line of `base`, the reading with more confident characters is kept (not
+/// the higher mean: a line that dropped its hard first characters reads surer than one
+/// that kept them); a line only `other` read is
 /// added. Per line, because one scale misreads a title the other reads, and vice versa
 /// for a list item: neither whole pass is the best reading of the image.
 pub fn merge(base: &[Line], other: &[Line]) -> Vec<Line> {
@@ -172,9 +187,7 @@ pub fn merge(base: &[Line], other: &[Line]) -> Vec<Line> {
                 paragraph: (u32::MAX, out.len() as u32),
                 ..o.clone()
             }),
-            [i] if o.confidence > base[*i].confidence
-                && other.iter().filter(|x| overlap(x, &base[*i])).count() == 1 =>
-            {
+            [i] if o.score() > base[*i].score() && other.iter().filter(|x| overlap(x, &base[*i])).count() == 1 => {
                 out[*i] = Line { paragraph: base[*i].paragraph, ..o.clone() };
             }
             _ => {}
@@ -253,18 +266,21 @@ impl Tesseract {
         Ok(read.text)
     }
 
-    /// Reads an image in one pass, or two when a line of the first is unsure, and keeps
-    /// the surer reading of each line.
+    /// Reads an image in one pass, or three when a line of the first is unsure, and keeps
+    /// the surest reading of each line.
     pub async fn read_detailed(&self, bytes: &[u8]) -> Result<Read, OcrError> {
         let rgb = decode(bytes).await?;
         let first = self.read_pass(&rgb, FIRST).await?;
-        let (read, passes) = if first.lines.iter().any(|l| l.confidence < SURE_LINE) {
-            let second = self.read_pass(&rgb, SECOND).await?;
-            (PassRead::from_lines(None, merge(&first.lines, &second.lines)), 2)
-        } else {
-            (first, 1)
-        };
-        Ok(Read { text: read.text, chars: read.chars, confidence: read.confidence, passes })
+        if first.lines.iter().all(|l| l.confidence >= SURE_LINE) {
+            return Ok(Read { text: first.text, chars: first.chars, confidence: first.confidence, passes: 1 });
+        }
+        let mut lines = first.lines;
+        for pass in MORE {
+            let more = self.read_pass(&rgb, pass).await?;
+            lines = merge(&lines, &more.lines);
+        }
+        let read = PassRead::from_lines(None, lines);
+        Ok(Read { text: read.text, chars: read.chars, confidence: read.confidence, passes: 1 + MORE.len() as u32 })
     }
 
     /// One pass at another target text height, for measuring the choice of
