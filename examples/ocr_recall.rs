@@ -3,9 +3,12 @@
 //! Tesseract, and prints per image its character recall, the passes run, and the wall
 //! and CPU seconds spent (CPU of the Tesseract children included).
 //!
-//! `cargo run --release --example ocr_recall [DIR]`
+//! `cargo run --release --example ocr_recall [DIR] [--passes]`; `--passes` also reads
+//! every image with each candidate pass alone and prints its recall, characters and mean
+//! confidence: the measurement behind the choice of passes.
 
-use postmill::provider::local::tesseract::{Tesseract, char_recall};
+use postmill::provider::local::prepare::Pass;
+use postmill::provider::local::tesseract::{TARGET_TEXT_PX, Tesseract, char_recall};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -40,8 +43,10 @@ fn cpu_seconds() -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let passes = std::env::args().any(|a| a == "--passes");
     let dir = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr"));
     let tess =
@@ -60,10 +65,45 @@ async fn main() {
         let read = tess.read_detailed(&bytes).await;
         let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
         let name = path.strip_prefix(&dir).unwrap_or(path).display().to_string();
+        if passes {
+            let only: Option<String> = std::env::var("OCR_ONLY").ok();
+            if only.as_deref().is_some_and(|o| !path.to_string_lossy().contains(o)) {
+                continue;
+            }
+            let mut candidates: Vec<Pass> = [1.0, 1.6]
+                .into_iter()
+                .flat_map(|f| {
+                    [false, true].map(|background| Pass { target_px: TARGET_TEXT_PX * f, binarise: false, background })
+                })
+                .collect();
+            candidates.push(Pass { target_px: TARGET_TEXT_PX, binarise: true, background: true });
+            for r in tess.read_passes(&bytes, &candidates).await.unwrap_or_default() {
+                let p = r.pass.expect("pass");
+                println!(
+                    "    {:>4.0} px {:<6} {:<10} recall {:.3} chars {:>4} conf {:>5.1} score {:>6.1}",
+                    p.target_px,
+                    if p.binarise { "binary" } else { "gray" },
+                    if p.background { "background" } else { "channel" },
+                    char_recall(&truth, &r.text),
+                    r.chars,
+                    r.confidence,
+                    r.score()
+                );
+                if std::env::var_os("OCR_SHOW").is_some() {
+                    println!("{}", r.text);
+                }
+            }
+        }
         match read {
             Ok(r) => {
                 let recall = char_recall(&truth, &r.text);
-                println!("{name:<44} {recall:>7.3} {:>6} {wall:>7.2} {cpu:>7.2}", r.passes);
+                println!(
+                    "{name:<44} {recall:>7.3} {:>6} {wall:>7.2} {cpu:>7.2}  ({} chars at {:.1})",
+                    r.passes, r.chars, r.confidence
+                );
+                if std::env::var_os("OCR_SHOW").is_some() {
+                    println!("{}", r.text);
+                }
                 worst = worst.min(recall);
                 sum += recall;
             }

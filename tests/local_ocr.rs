@@ -1,8 +1,13 @@
 //! The local provider against real Tesseract: images rendered with known text (small
-//! and large, PNG and JPEG, light and dark) must read back at ≥ 95% character recall,
-//! WebP and GIF must decode, and a missing Tesseract must say what to install.
+//! and large, PNG and JPEG, light and dark, and Xiaohongshu-style cover cards from
+//! `tools/render_cards.py`) must read back at ≥ 95% character recall, WebP and GIF must
+//! decode, text that is noise for the configured languages must not be kept, a missing
+//! Tesseract or language must say what to install (and stop a run that has images to
+//! read with exit 2), and the OCR job identity must follow the setup.
 //!
 //! Needs `tesseract-ocr` and `tesseract-ocr-chi-sim` (CI installs them).
+
+mod common;
 
 use image::{DynamicImage, ImageFormat};
 use postmill::config::LocalConfig;
@@ -96,12 +101,106 @@ async fn missing_tesseract_is_unavailable_and_names_the_packages() {
 }
 
 #[tokio::test]
-async fn missing_language_pack_is_unavailable() {
+async fn missing_language_pack_is_unavailable_and_names_its_package() {
     let bytes = std::fs::read(fixture("small-text.png")).unwrap();
-    let p = LocalProvider::new(&LocalConfig { tesseract: "tesseract".into(), languages: "xyz_missing".into() });
+    // Tesseract itself would go on with `eng` alone (and exit 0), reading Chinese as noise.
+    let p = LocalProvider::new(&LocalConfig { tesseract: "tesseract".into(), languages: "xyz_missing+eng".into() });
     let err = ocr(&p, image("image_1.png", bytes)).await.unwrap_err();
     assert_eq!(err.failure, Failure::Unavailable, "{}", err.message);
-    assert!(err.message.contains("tesseract-ocr-chi-sim"), "{}", err.message);
+    assert!(err.message.contains("tesseract-ocr-xyz-missing"), "{}", err.message);
+    assert!(err.message.contains("image_1.png"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn text_that_is_noise_for_the_languages_is_not_kept() {
+    // Chinese read with English only: what chi_sim missing used to produce and keep as ok.
+    let bytes = std::fs::read(fixture("screenshot-png.png")).unwrap();
+    let p = LocalProvider::new(&LocalConfig { tesseract: "tesseract".into(), languages: "eng".into() });
+    let err = ocr(&p, image("image_2.png", bytes)).await.unwrap_err();
+    assert_ne!(err.failure.outcome(), postmill::provider::Outcome::Ok);
+    assert_eq!(err.failure, Failure::BadRequest, "{}", err.message);
+    assert!(err.message.contains("image_2.png") && err.message.contains("noise"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn ocr_revision_follows_tesseract_languages_and_preparation() {
+    use postmill::provider::Stage;
+    let rev = |program: &str, languages: &str| {
+        LocalProvider::new(&LocalConfig { tesseract: program.into(), languages: languages.into() })
+            .revision(Stage::Ocr)
+            .expect("the local OCR has a revision")
+    };
+    let full = rev("tesseract", "chi_sim+eng");
+    assert!(full.starts_with("tesseract "), "names the Tesseract version: {full}");
+    assert!(full.contains("chi_sim+eng"), "{full}");
+    assert!(full.contains(&format!("prepare/{}", postmill::provider::local::prepare::VERSION)), "{full}");
+    assert_ne!(full, rev("tesseract", "eng"), "languages are part of the identity");
+    assert_ne!(full, rev("/nonexistent/postmill-test/tesseract", "chi_sim+eng"), "a broken setup is its own");
+    assert_ne!(full, rev("tesseract", "xyz_missing+chi_sim+eng"));
+    assert_eq!(full, rev("tesseract", "chi_sim+eng"), "stable for the same setup");
+}
+
+/// Every rendered cover card reads back at ≥ 95% character recall.
+#[tokio::test]
+async fn cover_cards_read_back() {
+    let dir = fixture("cards");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("cards folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".png"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "{names:?}");
+    let mut low = Vec::new();
+    for name in &names {
+        let recall = recall_of(&format!("cards/{name}"), std::fs::read(dir.join(name)).unwrap()).await;
+        if recall < 0.95 {
+            low.push(format!("{name}: {recall:.3}"));
+        }
+    }
+    assert!(low.is_empty(), "below 0.95 character recall: {low:?}");
+}
+
+/// A cover card as a feed serves it: half size, JPEG at quality 70.
+#[tokio::test]
+async fn small_compressed_cover_card_reads_back() {
+    let img = image::open(fixture("cards/cover-orange-red.png")).unwrap();
+    let img = img.resize(540, 720, image::imageops::FilterType::Triangle).to_rgb8();
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 70).encode_image(&img).unwrap();
+    let recall = recall_of("cards/cover-orange-red.jpg", out.into_inner()).await;
+    assert!(recall >= 0.95, "character recall {recall:.3}");
+}
+
+#[test]
+fn a_run_with_images_stops_with_exit_2_naming_the_missing_package() {
+    let ctx = common::TestContext::new();
+    ctx.post("p", Some("美团一面：自我介绍"), &[("shot.png", std::fs::read(fixture("small-text.png")).unwrap())]);
+    ctx.config("[local]\ntesseract = \"/nonexistent/postmill-test/tesseract\"\n");
+    let out = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(common::code(&out), 2, "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("apt-get install tesseract-ocr tesseract-ocr-chi-sim"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert!(!ctx.outputs().join("p/summary.json").exists(), "nothing processed");
+
+    ctx.config("[local]\nlanguages = \"chi_sim+xyz_missing\"\n");
+    let out = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(common::code(&out), 2, "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("tesseract-ocr-xyz-missing"), "{}", common::stderr(&out));
+    assert!(!ctx.outputs().join("p/summary.json").exists(), "nothing processed");
+}
+
+#[test]
+fn a_text_only_batch_runs_without_tesseract() {
+    let ctx = common::TestContext::new();
+    ctx.post("p", Some("美团一面：\n1. 自我介绍\n2. 讲讲 Redis 持久化"), &[]);
+    ctx.config("[local]\ntesseract = \"/nonexistent/postmill-test/tesseract\"\n");
+    let out = ctx.run(&["run", "--no-progress"]);
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+    assert!(ctx.outputs().join("p/summary.json").is_file());
 }
 
 #[tokio::test]

@@ -45,23 +45,22 @@ fn offline_by_default_on_the_sample_inputs() {
 }
 
 #[test]
-fn missing_tesseract_leaves_images_pending_then_a_later_run_reads_them() {
+fn missing_tesseract_stops_the_run_before_anything_then_a_fixed_setup_reads_the_images() {
     let ctx = TestContext::new();
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/small-text.png");
     ctx.post("p", Some("美团一面：自我介绍"), &[("shot.png", std::fs::read(&fixture).unwrap())]);
     ctx.config("[local]\ntesseract = \"/nonexistent/tesseract\"\n");
     let first = ctx.run(&["run", "--no-progress"]);
-    // The OCR health check refuses before anything is read or sent (exit 2, naming the
-    // package to install): no summary made without its images.
     assert_eq!(code(&first), 2, "{}", stderr(&first));
     assert!(stderr(&first).contains("tesseract-ocr-chi-sim"), "{}", stderr(&first));
-    assert!(!ctx.outputs().join("p/summary.json").exists());
+    assert!(!ctx.outputs().join("p/summary.json").exists(), "nothing is processed");
 
     ctx.config("");
     let second = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&second), 0, "{}", stderr(&second));
     let s = summary(&ctx, "p");
     assert_eq!(s.images[0].status, ImageStatus::Ok);
+    assert_eq!(s.extract.company.as_deref(), Some("美团"));
     assert!(ctx.outputs().join("p/ocr/shot.txt").is_file());
 }
 

@@ -4,12 +4,16 @@
 //! Tesseract wants dark text on a light, even background with glyphs about 20 px tall.
 //! Screenshots rarely are: a Xiaohongshu cover card is large white text on an
 //! orange-to-red gradient, where plain luma leaves the text 80 gray levels from a
-//! background that itself spans 60, and Tesseract's global threshold cuts through both.
-//! So each image is decoded and flattened over white, reduced to the one channel in which
-//! text and background differ most ([`contrast_gray`]), inverted when the text is the
-//! lighter class ([`dark_on_light`]), scaled so its text height becomes the target
-//! ([`scale_to_text`]), and for some passes binarised with Sauvola's local threshold
-//! ([`sauvola`]), which follows a gradient instead of cutting through it.
+//! background that itself spans 60, and Tesseract's global threshold cuts through both
+//! (0.42 character recall before this module). So each image is decoded and flattened
+//! over white, turned into gray levels that separate text from background whatever their
+//! colours, either as the distance from the local background colour
+//! ([`background_distance`], the default: it handles gradients, several text colours in
+//! one card and dark mode alike) or as the one channel in which text and background
+//! differ most ([`contrast_gray`], then inverted when the text is the lighter class,
+//! [`dark_on_light`]), scaled so its text height becomes the target ([`scale_to_text`]),
+//! and optionally binarised with Sauvola's local threshold ([`sauvola`]). Which of these
+//! a pass uses is a [`Pass`]; `examples/ocr_recall.rs --passes` measures them.
 
 use image::{DynamicImage, GrayImage, Luma, RgbImage, imageops::FilterType};
 
@@ -33,6 +37,9 @@ pub struct Pass {
     pub target_px: f32,
     /// Whether the image is binarised with [`sauvola`] (else Tesseract thresholds it).
     pub binarise: bool,
+    /// Whether gray levels are the distance from the local background colour
+    /// ([`background_distance`]) rather than the best-contrast channel ([`contrast_gray`]).
+    pub background: bool,
 }
 
 /// Decodes an image (PNG, JPEG, WebP, a GIF's first frame) and composites any
@@ -77,6 +84,66 @@ pub fn contrast_gray(rgb: &RgbImage) -> GrayImage {
     GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
         let p = rgb.get_pixel(x, y).0;
         Luma([if best.0 == 0 { luma(p) } else { p[best.0 - 1] }])
+    })
+}
+
+/// The image as each pixel's colour distance from the local background colour, inverted
+/// (background white, text dark, whatever the colours of either). The background is
+/// the per-channel median of coarse blocks (an eighth of the longer side: larger than a
+/// title's glyphs, so text never makes up half a block), interpolated between block
+/// centres so a gradient is followed. Text of any colour on any background then has
+/// the full contrast between it and what surrounds it: white on orange, yellow and white
+/// on purple in one card, light gray on a dark theme.
+pub fn background_distance(rgb: &RgbImage) -> GrayImage {
+    let (w, h) = (rgb.width(), rgb.height());
+    let block = (w.max(h) / 8).max(8);
+    let (bw, bh) = (w.div_ceil(block) as usize, h.div_ceil(block) as usize);
+    let mut bg = vec![[0f32; 3]; bw * bh];
+    for by in 0..bh {
+        for bx in 0..bw {
+            let mut hist = [[0u32; 256]; 3];
+            let mut n = 0u32;
+            let (x0, y0) = (bx as u32 * block, by as u32 * block);
+            // Every other pixel each way: a quarter of the work, the same median.
+            for y in (y0..(y0 + block).min(h)).step_by(2) {
+                for x in (x0..(x0 + block).min(w)).step_by(2) {
+                    let p = rgb.get_pixel(x, y).0;
+                    for c in 0..3 {
+                        hist[c][usize::from(p[c])] += 1;
+                    }
+                    n += 1;
+                }
+            }
+            for c in 0..3 {
+                let mut seen = 0;
+                let v = hist[c].iter().position(|k| {
+                    seen += k;
+                    seen * 2 >= n
+                });
+                bg[by * bw + bx][c] = v.unwrap_or(255) as f32;
+            }
+        }
+    }
+    // Bilinear interpolation between block centres, clamped at the edges.
+    let axis = |v: u32, n: usize| {
+        let f = ((v as f32 + 0.5) / block as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+        let i = (f.floor() as usize).min(n.saturating_sub(2));
+        let t = if n == 1 { 0.0 } else { f - i as f32 };
+        (i, (i + 1).min(n - 1), t)
+    };
+    let cols: Vec<_> = (0..w).map(|x| axis(x, bw)).collect();
+    GrayImage::from_fn(w, h, |x, y| {
+        let (y0, y1, ty) = axis(y, bh);
+        let (x0, x1, tx) = cols[x as usize];
+        let p = rgb.get_pixel(x, y).0;
+        let mut d2 = 0f32;
+        for c in 0..3 {
+            let top = bg[y0 * bw + x0][c] * (1.0 - tx) + bg[y0 * bw + x1][c] * tx;
+            let bottom = bg[y1 * bw + x0][c] * (1.0 - tx) + bg[y1 * bw + x1][c] * tx;
+            let b = top * (1.0 - ty) + bottom * ty;
+            d2 += (f32::from(p[c]) - b).powi(2);
+        }
+        Luma([255 - d2.sqrt().min(255.0) as u8])
     })
 }
 
@@ -230,8 +297,13 @@ const SAUVOLA_K: f64 = 0.2;
 /// The decoded image prepared for one pass: best-contrast gray, dark text on light,
 /// text scaled to the pass's height, binarised when the pass says so.
 pub fn prepare(rgb: &RgbImage, pass: Pass) -> GrayImage {
-    let mut gray = contrast_gray(rgb);
-    dark_on_light(&mut gray);
+    let gray = if pass.background {
+        background_distance(rgb)
+    } else {
+        let mut gray = contrast_gray(rgb);
+        dark_on_light(&mut gray);
+        gray
+    };
     let gray = scale_to_text(gray, pass.target_px);
     if pass.binarise {
         // A window of about two text lines: wide enough that a glyph's inside is judged

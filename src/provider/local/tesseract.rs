@@ -4,11 +4,22 @@
 //! text need upscaling, large slide-like text needs shrinking. Measured on the fixtures
 //! in `tests/fixtures/ocr/` (`cargo run --example local_eval -- --scan`): unscaled,
 //! 55 px glyphs read at 72% character recall and 13 px glyphs shrunk to 75% at 68%;
-//! scaled to a 20 px text height every fixture reads at 97.7% or better (mean 99.0%,
-//! against 98.0% at 30 px and 98.8% at 36 px). So the image is decoded, flattened to
-//! grayscale on white, its text height estimated from the rows that hold ink, and
-//! scaled to [`TARGET_TEXT_PX`] before Tesseract sees it (`--psm 6`, one uniform block,
-//! which beat the automatic layout `--psm 3` on 13 px text: 99% against 84%).
+//! scaled to a 20 px text height every fixture reads at 97.7% or better. So each image
+//! is prepared ([`super::prepare`]: gray from the distance to the local background
+//! colour, so white-on-gradient cover cards read like black on white, then scaled to
+//! [`TARGET_TEXT_PX`]) before Tesseract sees it (`--psm 6`, one uniform block, which
+//! beat the automatic layout `--psm 3` on 13 px text: 99% against 84%).
+//!
+//! Tesseract answers in TSV, so every line comes with its confidence. When a line of
+//! the first pass is unsure, a second pass reads the image at a larger text height and
+//! the surer reading of each line is kept ([`merge`]): on the rendered cover cards one
+//! scale misreads `快手` or `手撕` that the other reads right. The confidences also tell
+//! noise from text: a reading that is mostly unsure (Chinese through `eng` alone reads
+//! at about 35) is [`OcrError::Unreadable`], never kept as text.
+//!
+//! [`Tesseract::setup`] checks the program and its languages (`--version`,
+//! `--list-langs`) before a run reads anything; its answer is part of the OCR job's
+//! identity.
 
 use super::prepare::{self, Pass};
 use image::{GrayImage, ImageFormat};
@@ -63,10 +74,14 @@ pub struct Setup {
     pub languages: String,
 }
 
-/// One pass's reading: the text and how sure Tesseract was of it.
+/// One line as Tesseract read it, placed in the original image's coordinates so lines
+/// of passes at different scales can be matched.
 #[derive(Debug, Clone, Default)]
-pub struct PassRead {
-    pub pass: Option<Pass>,
+pub struct Line {
+    pub top: f32,
+    pub bottom: f32,
+    /// Block and paragraph: a blank line separates paragraphs in the text.
+    pub paragraph: (u32, u32),
     pub text: String,
     /// Characters in recognised words (whitespace aside).
     pub chars: usize,
@@ -74,10 +89,42 @@ pub struct PassRead {
     pub confidence: f32,
 }
 
+impl Line {
+    /// Characters weighted by confidence: how much of the line was read, surely.
+    pub fn score(&self) -> f32 {
+        self.chars as f32 * self.confidence / 100.0
+    }
+}
+
+/// One pass's reading: its lines and how sure Tesseract was of them.
+#[derive(Debug, Clone, Default)]
+pub struct PassRead {
+    pub pass: Option<Pass>,
+    pub lines: Vec<Line>,
+    pub text: String,
+    pub chars: usize,
+    pub confidence: f32,
+}
+
 impl PassRead {
-    /// How much a pass read: characters weighted by Tesseract's confidence in them, so a
-    /// pass that reads more text wins and one that reads noise (many characters at low
-    /// confidence) does not.
+    fn from_lines(pass: Option<Pass>, lines: Vec<Line>) -> PassRead {
+        let chars = lines.iter().map(|l| l.chars).sum::<usize>();
+        let weighted: f32 = lines.iter().map(|l| l.chars as f32 * l.confidence).sum();
+        let confidence = if chars == 0 { 0.0 } else { weighted / chars as f32 };
+        let mut text = String::new();
+        let mut last: Option<(u32, u32)> = None;
+        for line in &lines {
+            if last.is_some_and(|p| p != line.paragraph) {
+                text.push('\n');
+            }
+            text.push_str(&line.text);
+            text.push('\n');
+            last = Some(line.paragraph);
+        }
+        PassRead { pass, text: clean_output(&text), lines, chars, confidence }
+    }
+
+    /// How much a pass read: characters weighted by Tesseract's confidence in them.
     pub fn score(&self) -> f32 {
         self.chars as f32 * self.confidence / 100.0
     }
@@ -92,17 +139,25 @@ pub struct Read {
     pub passes: u32,
 }
 
-/// The first pass: best-contrast gray at the measured text height, thresholded by
-/// Tesseract itself. It reads plain screenshots (light or dark) at 0.99 or better.
-const FIRST: Pass = Pass { target_px: TARGET_TEXT_PX, binarise: false };
-/// Further passes, run when the first reads with low confidence: the same image
-/// binarised locally, and binarised at a larger text height (titles and the lines
-/// between them read better when the median line is not the only scale tried).
-const MORE: [Pass; 2] =
-    [Pass { target_px: TARGET_TEXT_PX, binarise: true }, Pass { target_px: TARGET_TEXT_PX * 1.6, binarise: true }];
-/// A first pass at this mean confidence or better is kept as it is: further passes
-/// would cost two more Tesseract runs for what is already a clean reading.
-const GOOD_ENOUGH: f32 = 85.0;
+/// The first pass: the distance from the local background colour at the measured text
+/// height, thresholded by Tesseract itself. Measured on the fixtures
+/// (`cargo run --example ocr_recall -- --passes`), it reads screenshots and most cover
+/// cards at 0.97 or better; the best-contrast channel lost 0.15 on a small teal card.
+const FIRST: Pass = Pass { target_px: TARGET_TEXT_PX, binarise: false, background: true };
+/// The passes run when a line of the first is unsure, each merged line by line into the
+/// reading so far: the best-contrast channel (a white box of dark text on a coloured
+/// card, where the background estimate blurs across the box's edge: 0.70 alone, 0.98
+/// with the channel), and a larger text height (short lines of big glyphs, a title's
+/// `快手` or a `手撕` read as `Fi`, that one scale misreads and the other reads right).
+const MORE: [Pass; 2] = [
+    Pass { target_px: TARGET_TEXT_PX, binarise: false, background: false },
+    Pass { target_px: TARGET_TEXT_PX * 1.6, binarise: false, background: true },
+];
+/// A first pass whose every line reads at this confidence or better is kept as it is.
+const SURE_LINE: f32 = 85.0;
+/// Lines of this many characters or fewer are judged as shapes (emoji, icons, bullets)
+/// rather than text when they read below [`NOISE_CONFIDENCE`].
+const SHAPE_CHARS: usize = 3;
 /// Below this mean confidence, a reading of at least [`MIN_JUDGED_CHARS`] characters is
 /// noise: Tesseract reads its own languages at 80–95 here, and Chinese through `eng`
 /// at about 35.
@@ -110,6 +165,88 @@ const NOISE_CONFIDENCE: f32 = 55.0;
 /// Fewer characters than this are too few to judge (a photo with a stray mark); they
 /// are dropped when unsure rather than failing the image.
 const MIN_JUDGED_CHARS: usize = 8;
+
+/// Combines two passes line by line: where a line of `other` covers the same rows as
+/// exactly one line of `base`, the reading with more confident characters is kept (not
+/// the higher mean: a line that dropped its hard first characters reads surer than one
+/// that kept them); a line only `other` read is
+/// added. Per line, because one scale misreads a title the other reads, and vice versa
+/// for a list item: neither whole pass is the best reading of the image.
+pub fn merge(base: &[Line], other: &[Line]) -> Vec<Line> {
+    let overlap = |a: &Line, b: &Line| {
+        let inter = a.bottom.min(b.bottom) - a.top.max(b.top);
+        let smaller = (a.bottom - a.top).min(b.bottom - b.top).max(1.0);
+        inter / smaller > 0.5
+    };
+    let mut out: Vec<Line> = base.to_vec();
+    for o in other {
+        let matches: Vec<usize> = (0..base.len()).filter(|&i| overlap(&base[i], o)).collect();
+        match matches.as_slice() {
+            [] if o.confidence >= NOISE_CONFIDENCE && o.chars > SHAPE_CHARS => out.push(Line {
+                // Keep the paragraph apart from its neighbours: it was not in `base`.
+                paragraph: (u32::MAX, out.len() as u32),
+                ..o.clone()
+            }),
+            [i] if o.score() > base[*i].score() && other.iter().filter(|x| overlap(x, &base[*i])).count() == 1 => {
+                out[*i] = Line { paragraph: base[*i].paragraph, ..o.clone() };
+            }
+            _ => {}
+        }
+    }
+    out.sort_by(|a, b| a.top.total_cmp(&b.top));
+    out
+}
+
+/// Lines from Tesseract's TSV output (one row per word at level 5; confidence -1 marks
+/// rows that are not words), in the original image's coordinates (`scale`: prepared
+/// size over original size). Short low-confidence lines (emoji, icons) are dropped.
+pub fn lines(tsv: &str, scale: f32) -> Vec<Line> {
+    let mut out: Vec<(u32, u32, u32, Line, f64)> = Vec::new();
+    for row in tsv.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        if cols.len() < 12 || cols[0] != "5" {
+            continue;
+        }
+        let num = |i: usize| cols[i].trim().parse::<f64>().ok();
+        let (Some(block), Some(par), Some(line), Some(top), Some(height), Some(conf)) =
+            (num(2), num(3), num(4), num(7), num(9), num(10))
+        else {
+            continue;
+        };
+        let word = cols[11].trim();
+        let n = word.chars().filter(|c| !c.is_whitespace()).count();
+        if conf < 0.0 || n == 0 {
+            continue;
+        }
+        let id = (block as u32, par as u32, line as u32);
+        let (top, bottom) = (top as f32 / scale, (top + height) as f32 / scale);
+        match out.last_mut() {
+            Some((b, p, l, last, weighted)) if (*b, *p, *l) == id => {
+                last.top = last.top.min(top);
+                last.bottom = last.bottom.max(bottom);
+                last.text.push(' ');
+                last.text.push_str(word);
+                last.chars += n;
+                *weighted += n as f64 * conf.min(100.0);
+            }
+            _ => out.push((
+                id.0,
+                id.1,
+                id.2,
+                Line { top, bottom, paragraph: (id.0, id.1), text: word.to_string(), chars: n, confidence: 0.0 },
+                n as f64 * conf.min(100.0),
+            )),
+        }
+    }
+    out.into_iter()
+        .map(|(_, _, _, mut line, weighted)| {
+            line.confidence = (weighted / line.chars as f64) as f32;
+            line.text = clean_output(&line.text);
+            line
+        })
+        .filter(|l| l.chars > SHAPE_CHARS || l.confidence >= NOISE_CONFIDENCE)
+        .collect()
+}
 
 impl Tesseract {
     /// Reads the text of an image (PNG, JPEG, WebP, or a GIF's first frame). Text that
@@ -129,28 +266,28 @@ impl Tesseract {
         Ok(read.text)
     }
 
-    /// Reads an image in as many passes as it needs and keeps the pass that read most.
+    /// Reads an image in one pass, or three when a line of the first is unsure, and keeps
+    /// the surest reading of each line.
     pub async fn read_detailed(&self, bytes: &[u8]) -> Result<Read, OcrError> {
         let rgb = decode(bytes).await?;
-        let mut best = self.read_pass(&rgb, FIRST).await?;
-        let mut passes = 1;
-        if best.confidence < GOOD_ENOUGH {
-            for pass in MORE {
-                let read = self.read_pass(&rgb, pass).await?;
-                passes += 1;
-                if read.score() > best.score() {
-                    best = read;
-                }
-            }
+        let first = self.read_pass(&rgb, FIRST).await?;
+        if first.lines.iter().all(|l| l.confidence >= SURE_LINE) {
+            return Ok(Read { text: first.text, chars: first.chars, confidence: first.confidence, passes: 1 });
         }
-        Ok(Read { text: best.text, chars: best.chars, confidence: best.confidence, passes })
+        let mut lines = first.lines;
+        for pass in MORE {
+            let more = self.read_pass(&rgb, pass).await?;
+            lines = merge(&lines, &more.lines);
+        }
+        let read = PassRead::from_lines(None, lines);
+        Ok(Read { text: read.text, chars: read.chars, confidence: read.confidence, passes: 1 + MORE.len() as u32 })
     }
 
     /// One pass at another target text height, for measuring the choice of
     /// [`TARGET_TEXT_PX`] (`examples/local_eval.rs --scan`).
     pub async fn read_at(&self, bytes: &[u8], target_px: f32) -> Result<String, OcrError> {
         let rgb = decode(bytes).await?;
-        Ok(self.read_pass(&rgb, Pass { target_px, binarise: false }).await?.text)
+        Ok(self.read_pass(&rgb, Pass { target_px, binarise: false, background: false }).await?.text)
     }
 
     /// Every given pass's reading, for measuring them against each other.
@@ -165,17 +302,20 @@ impl Tesseract {
 
     async fn read_pass(&self, rgb: &std::sync::Arc<image::RgbImage>, pass: Pass) -> Result<PassRead, OcrError> {
         let rgb = rgb.clone();
-        let png = tokio::task::spawn_blocking(move || encode_png(&prepare::prepare(&rgb, pass)))
-            .await
-            .map_err(|e| OcrError::Decode(format!("preparation panicked: {e}")))??;
-        let mut read = self.run(&png).await?;
-        read.pass = Some(pass);
-        Ok(read)
+        let (png, scale) = tokio::task::spawn_blocking(move || {
+            let img = prepare::prepare(&rgb, pass);
+            let scale = img.height() as f32 / rgb.height().max(1) as f32;
+            encode_png(&img).map(|png| (png, scale))
+        })
+        .await
+        .map_err(|e| OcrError::Decode(format!("preparation panicked: {e}")))??;
+        let tsv = self.run(&png).await?;
+        Ok(PassRead::from_lines(Some(pass), lines(&tsv, scale)))
     }
 
-    /// Runs Tesseract once over a prepared PNG, asking for the text and the per-word
-    /// confidences (`txt` and `tsv` outputs of the same recognition).
-    async fn run(&self, png: &[u8]) -> Result<PassRead, OcrError> {
+    /// Runs Tesseract once over a prepared PNG and returns its TSV output: the words with
+    /// their lines, positions and confidences.
+    async fn run(&self, png: &[u8]) -> Result<String, OcrError> {
         let dir = tempfile::Builder::new().prefix("postmill-ocr-").tempdir()?;
         let input = dir.path().join("in.png");
         tokio::fs::write(&input, png).await?;
@@ -183,7 +323,7 @@ impl Tesseract {
         let child = Command::new(&self.program)
             .arg(&input)
             .arg(&base)
-            .args(["-l", &self.languages, "--psm", "6", "txt", "tsv"])
+            .args(["-l", &self.languages, "--psm", "6", "tsv"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -210,10 +350,7 @@ impl Tesseract {
         if !output.status.success() {
             return Err(OcrError::Failed { status: output.status.to_string(), stderr: last_line(&stderr) });
         }
-        let text = tokio::fs::read_to_string(base.with_extension("txt")).await?;
-        let tsv = tokio::fs::read_to_string(base.with_extension("tsv")).await?;
-        let (chars, confidence) = confidence(&tsv);
-        Ok(PassRead { pass: None, text: clean_output(&text), chars, confidence })
+        Ok(tokio::fs::read_to_string(base.with_extension("tsv")).await?)
     }
 
     /// Checks that the program runs and has every configured language, and says what it
@@ -272,29 +409,6 @@ fn missing_languages(stderr: &str) -> Vec<String> {
         .lines()
         .filter_map(|l| l.split_once("Failed loading language '")?.1.split_once('\'').map(|(lang, _)| lang.to_string()))
         .collect()
-}
-
-/// Characters read and their mean confidence, from Tesseract's TSV output (one row per
-/// word at level 5; confidence -1 marks rows that are not words).
-pub fn confidence(tsv: &str) -> (usize, f32) {
-    let (mut chars, mut weighted) = (0usize, 0f64);
-    for row in tsv.lines().skip(1) {
-        let cols: Vec<&str> = row.split('\t').collect();
-        if cols.len() < 12 || cols[0] != "5" {
-            continue;
-        }
-        let Ok(conf) = cols[10].trim().parse::<f64>() else { continue };
-        let n = cols[11].chars().filter(|c| !c.is_whitespace()).count();
-        if conf < 0.0 || n == 0 {
-            continue;
-        }
-        chars += n;
-        weighted += n as f64 * conf.min(100.0);
-    }
-    if chars == 0 {
-        return (0, 0.0);
-    }
-    (chars, (weighted / chars as f64) as f32)
 }
 
 fn last_line(s: &str) -> String {
@@ -430,17 +544,55 @@ mod tests {
         assert_eq!(char_recall("abcd", ""), 0.0);
     }
 
+    const TSV_HEAD: &str =
+        "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n";
+
+    fn word(par: u32, line: u32, top: u32, conf: f32, text: &str) -> String {
+        format!("5\t1\t1\t{par}\t{line}\t1\t0\t{top}\t10\t20\t{conf}\t{text}\n")
+    }
+
     #[test]
-    fn confidence_is_weighted_by_characters_and_skips_non_words() {
-        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
-                   1\t1\t0\t0\t0\t0\t0\t0\t100\t100\t-1\t\n\
-                   5\t1\t1\t1\t1\t1\t0\t0\t10\t10\t90.5\t自我介绍\n\
-                   5\t1\t1\t1\t1\t2\t0\t0\t10\t10\t30\tFY\n\
-                   5\t1\t1\t1\t1\t3\t0\t0\t10\t10\tnot-a-number\tx\n";
-        let (chars, conf) = confidence(tsv);
-        assert_eq!(chars, 6);
-        assert!((conf - (4.0 * 90.5 + 2.0 * 30.0) / 6.0).abs() < 0.01, "{conf}");
-        assert_eq!(confidence(""), (0, 0.0));
+    fn lines_group_words_weight_confidence_and_drop_shapes() {
+        let tsv = [
+            TSV_HEAD.to_string(),
+            "1\t1\t0\t0\t0\t0\t0\t0\t100\t100\t-1\t\n".into(),
+            word(1, 1, 10, 90.5, "自我介绍"),
+            word(1, 1, 12, 30.0, "FY"),
+            word(1, 2, 40, 20.0, "sé"),
+            word(2, 1, 80, 95.0, "LoRA"),
+            "5\t1\t1\t2\t1\t2\t0\t0\t10\t10\tnot-a-number\tx\n".into(),
+        ]
+        .concat();
+        let got = lines(&tsv, 2.0);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].text, "自我介绍 FY");
+        assert_eq!(got[0].chars, 6);
+        assert!((got[0].confidence - (4.0 * 90.5 + 2.0 * 30.0) / 6.0).abs() < 0.01);
+        assert_eq!((got[0].top, got[0].bottom), (5.0, 16.0), "in original coordinates");
+        let read = PassRead::from_lines(None, got);
+        assert_eq!(read.text, "自我介绍 FY\n\nLoRA", "paragraphs stay apart");
+        assert!(lines("", 1.0).is_empty());
+    }
+
+    #[test]
+    fn merge_keeps_the_surer_reading_of_each_line_and_adds_missed_lines() {
+        let line = |top: f32, text: &str, confidence: f32| Line {
+            top,
+            bottom: top + 20.0,
+            paragraph: (1, 1),
+            text: text.into(),
+            chars: text.chars().count(),
+            confidence,
+        };
+        let base = [line(0.0, "RF 大模型", 70.0), line(30.0, "1. 手撕: 实现多头注意力", 91.0)];
+        let other = [
+            line(2.0, "快手大模型", 88.0),
+            line(31.0, "1. Fi: 实现多头注意力", 80.0),
+            line(60.0, "2. 八股: RoPE 位置编码", 90.0),
+            line(90.0, "@", 10.0),
+        ];
+        let merged: Vec<String> = merge(&base, &other).into_iter().map(|l| l.text).collect();
+        assert_eq!(merged, ["快手大模型", "1. 手撕: 实现多头注意力", "2. 八股: RoPE 位置编码"]);
     }
 
     #[test]
@@ -452,6 +604,6 @@ mod tests {
 
     #[test]
     fn garbage_bytes_are_a_decode_error() {
-        assert!(matches!(prepare::decode(b"not an image"), Err(_)));
+        assert!(prepare::decode(b"not an image").is_err());
     }
 }
