@@ -106,6 +106,7 @@ const PROJECT_WEAK: &[&str] = &[
     "你是如何",
     "你如何",
     "怎么定义",
+    "你有",
 ];
 
 /// A lead-in that points at the résumé before asking a concept: `看你项目用到了ETCD，讲一下RAFT`.
