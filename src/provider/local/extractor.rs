@@ -316,7 +316,12 @@ fn heads_items(line: &str, next: Option<&str>) -> bool {
 /// `场景设计题`, `团队与个人规划`, `Prompt与上下文工程`, `以下是面试问题：`.
 fn keyword_heading(line: &str, listed: bool, next: Option<&str>) -> bool {
     let n = line.chars().count();
-    if !listed || unlist(line).is_some() || n > 16 || line.contains(['？', '?', '。', '，', ',']) {
+    if !listed
+        || unlist(line).is_some()
+        || sub_item(line).is_some()
+        || n > 16
+        || line.contains(['？', '?', '。', '，', ','])
+    {
         return false;
     }
     let next_listed = next.is_some_and(|l| unlist(l).is_some() || l.contains(['？', '?']));
@@ -868,12 +873,25 @@ mod tests {
             got,
             [
                 ("一面", vec!["结合简历问了我关于 rag的流程"]),
-                ("二面", vec!["纯聊天，问怎么看北京", "然后介绍部门，他可能好奇我为什么来干职能工作"]),
+                ("二面", vec!["纯聊天，问怎么看北京", "他可能好奇我为什么来干职能工作"]),
             ]
         );
         let topics =
             extract(None, "架构：自研DAG轻量工作流，没上LangGraph。\n评测：初期人工抽检，稳了看采纳率。\n", &[]);
         assert_eq!(topics.rounds[0].questions.len(), 2);
+    }
+
+    #[test]
+    fn sub_items_and_counts_in_numbered_lists() {
+        let text = "1. 实习拷打\n2.3分钟介绍项目\n3. 因为是做agent，所以问了一些agent问题\n3.1 说一下 ReAct范式\n\
+                    3.2 说说skill\n4. 手撕题—求岛屿数量\n";
+        let e = extract(Some("阿里一面"), text, &[]);
+        let texts: Vec<&str> = e.rounds[0].questions.iter().map(|q| q.text.as_str()).collect();
+        assert_eq!(texts, ["实习拷打", "3分钟介绍项目", "说一下 ReAct范式", "说说skill", "手撕题—求岛屿数量"]);
+        assert_eq!(e.rounds[0].questions[1].category, Category::Project);
+        assert_eq!(e.coding_problems[0].leetcode, Some(200));
+        // Alone, `7.14 字节` is a date, not item 7 (a sub-item only under its heading).
+        assert_eq!(unlist("7.14 字节"), None);
     }
 
     #[test]
@@ -914,7 +932,9 @@ mod tests {
         let names: Vec<&str> = e.rounds.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["二面", "HR面", "产品/测试面"]);
         let story = extract(Some("百度秋招二面 面经"), "这位面试官很年轻，主要问了项目。感觉整体还行。", &[]);
-        assert_eq!(story.rounds, [Round { name: "二面".into(), questions: vec![] }]);
+        // What a story reports as asked is the question (gold/FORMAT.md: per question sentence in prose).
+        let asked = vec![Question { category: Category::Project, text: "主要问了项目".into(), topics: vec![] }];
+        assert_eq!(story.rounds, [Round { name: "二面".into(), questions: asked }]);
     }
 
     #[test]
