@@ -56,11 +56,11 @@ fn offline_figures_on_the_labelled_corpus_hold_their_floor() {
     // Floors a little under the figures measured (docs/EXTRACTION.md): a regression of
     // a few questions or one coding task fails.
     let floors = [
-        ("question_recall", 0.94),
+        ("question_recall", 0.97),
         ("question_precision", 0.97),
-        ("category_accuracy", 0.71),
-        ("coding_recall", 0.86),
-        ("coding_precision", 0.90),
+        ("category_accuracy", 0.75),
+        ("coding_recall", 0.92),
+        ("coding_precision", 0.95),
         ("leetcode_accuracy", 0.95),
         ("company_accuracy", 0.97),
         ("round_accuracy", 0.97),

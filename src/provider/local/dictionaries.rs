@@ -131,5 +131,7 @@ pub const ROUND_PATTERN: &str = r"(?i)(?:[一二三四五六七八九]|[1-9])面
 /// Cue words for the three kinds of advice, first match wins.
 pub const ADVICE_CUES: &[&str] =
     &["建议", "一定要", "最好", "千万", "务必", "记得", "要提前", "多准备", "没必要", "不要", "要点", "更好"];
-pub const TIP_CUES: &[&str] = &["注意", "技巧", "重点", "关注", "复盘"];
+/// `复盘` and `关注` were cues once; in these posts they mostly announce the author's own
+/// notes (`后续复盘整理一下`), not advice to readers.
+pub const TIP_CUES: &[&str] = &["注意", "技巧", "重点"];
 pub const EXPERIENCE_CUES: &[&str] = &["总结", "感觉", "经验", "体会", "收获", "整体", "面试官"];

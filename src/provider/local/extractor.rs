@@ -173,7 +173,7 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
     }
     // A post told as a story (`一面：结合简历问了我…`, `架构：自研DAG…`) has no list to
     // read: when nothing else was found, its reported asks are the questions.
-    if rounds.iter().all(|r| r.questions.is_empty()) {
+    if !listed || rounds.iter().all(|r| r.questions.is_empty()) {
         for (round, text) in story {
             let index = match round {
                 Some(i) => i,
@@ -199,18 +199,29 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
 fn told_asks(line: &str) -> Vec<String> {
     static TOPIC_LINE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^\p{Han}{2,6}[:：]\s*\S.{9,}$").expect("topic line"));
-    const TOLD: &[&str] = &["问了", "问我", "问怎么", "问到", "好奇", "聊天", "让讲", "让我"];
-    if is_feeling(line) {
-        return Vec::new();
-    }
-    if TOPIC_LINE.is_match(line) && !KIND_PREFIX.is_match(line) {
+    const TOLD: &[&str] = &["问了", "问我", "问怎么", "问到", "好奇", "聊天", "让讲", "让我", "的代码", "写了一个"];
+    if TOPIC_LINE.is_match(line) && !KIND_PREFIX.is_match(line) && !is_feeling(line) {
         return vec![line.to_string()];
     }
-    line.split(['。', '！', '!'])
-        .map(str::trim)
-        .filter(|s| s.chars().count() >= 6 && TOLD.iter().any(|c| s.contains(c)) && !is_feeling(s))
-        .map(str::to_string)
-        .collect()
+    let mut out = Vec::new();
+    for sentence in line.split(['。', '！', '!']).map(str::trim) {
+        // From the clause that reports the ask to the end of the sentence, stopping
+        // where the author turns to how it went (`但是我感觉…`).
+        let clauses: Vec<&str> = sentence.split(['，', ',']).map(str::trim).collect();
+        let Some(start) = clauses.iter().position(|c| TOLD.iter().any(|t| c.contains(t)) && !is_feeling(c)) else {
+            continue;
+        };
+        let kept: Vec<&str> = clauses[start..]
+            .iter()
+            .take_while(|c| !is_feeling(c) && !c.starts_with(['但', '不']) && !c.starts_with("可惜"))
+            .copied()
+            .collect();
+        let told = kept.join("，");
+        if told.chars().count() >= 6 {
+            out.push(told);
+        }
+    }
+    out
 }
 
 /// The index of the round with this name, appended when new (a post may return to a round).
@@ -289,18 +300,28 @@ fn section_heading(line: &str, markdown_heading: bool) -> Option<Category> {
 /// or `2.项目相关` then unnumbered questions. A line with items of its own is a heading.
 fn heads_items(line: &str, next: Option<&str>) -> bool {
     let (Some(item), Some(next)) = (unlist(line), next) else { return false };
-    if item.chars().count() > 16 || item.contains(['？', '?']) {
+    if item.contains(['？', '?']) {
         return false;
     }
-    let next_is_sub = letter_item(next).is_some() || (unlist(next).is_none() && next.contains(['？', '?']));
-    next_is_sub
+    // `3. 因为是做agent，所以问了一些agent问题` then `3.1 …`: numbered like its items.
+    let number: String = line.trim_start_matches(['(', '（']).chars().take_while(char::is_ascii_digit).collect();
+    if sub_item(next).is_some_and(|(n, _)| n == number) {
+        return item.chars().count() <= 30;
+    }
+    item.chars().count() <= 16
+        && (letter_item(next).is_some() || (unlist(next).is_none() && next.contains(['？', '?'])))
 }
 
 /// A short unnumbered line above a list that names a part of the interview:
 /// `场景设计题`, `团队与个人规划`, `Prompt与上下文工程`, `以下是面试问题：`.
 fn keyword_heading(line: &str, listed: bool, next: Option<&str>) -> bool {
     let n = line.chars().count();
-    if !listed || unlist(line).is_some() || n > 16 || line.contains(['？', '?', '。', '，', ',']) {
+    if !listed
+        || unlist(line).is_some()
+        || sub_item(line).is_some()
+        || n > 16
+        || line.contains(['？', '?', '。', '，', ','])
+    {
         return false;
     }
     let next_listed = next.is_some_and(|l| unlist(l).is_some() || l.contains(['？', '?']));
@@ -395,8 +416,8 @@ fn unlist(line: &str) -> Option<&str> {
     let after_sep = rest.trim_start().strip_prefix(['.', '、', '．', ':', '：', ')', '）', '，']);
     let text = match after_sep {
         Some(text) => {
-            // `7.14 字节`: a date, not item 7.
-            if rest.starts_with('.') && text.starts_with(|c: char| c.is_ascii_digit()) {
+            // `7.14 字节`: a date, not item 7; but `2.3分钟介绍项目` is item 2.
+            if rest.starts_with('.') && starts_with_number(text) {
                 return None;
             }
             text
@@ -406,7 +427,23 @@ fn unlist(line: &str) -> Option<&str> {
         None => return None,
     };
     let text = text.trim();
-    (!text.is_empty() && !text.starts_with(|c: char| c.is_ascii_digit())).then_some(text)
+    (!text.is_empty() && !starts_with_number(text)).then_some(text)
+}
+
+/// Digits standing alone at the start (`14 字节`, `20 - x`, `12`), not a count that is
+/// part of the words (`3分钟介绍项目`).
+fn starts_with_number(text: &str) -> bool {
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    digits > 0 && text[digits..].chars().next().is_none_or(|c| c.is_whitespace() || c.is_ascii_punctuation())
+}
+
+/// A second-level item under a numbered heading: `3.1 说一下 ReAct范式`. Alone it could
+/// be a date (`7.14 字节`), so it counts only right under a heading with items.
+fn sub_item(line: &str) -> Option<(&str, &str)> {
+    static SUB: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(\d{1,2})\.\d{1,2}[\s、.．)）]+(\S.*)$").expect("sub item"));
+    let c = SUB.captures(line)?;
+    Some((c.get(1)?.as_str(), c.get(2)?.as_str()))
 }
 
 /// The question a line asks, or `None` when the line is prose.
@@ -417,7 +454,9 @@ fn question(
     context: Option<Category>,
     previous: Option<Category>,
 ) -> Option<Question> {
-    let item = unlist(line).or_else(|| letter_item(line));
+    let item = unlist(line)
+        .or_else(|| letter_item(line))
+        .or_else(|| in_block.then(|| sub_item(line).map(|(_, t)| t)).flatten());
     let body = item.unwrap_or(line).trim();
     let (prefix_kind, text) = match KIND_PREFIX.captures(body) {
         Some(c) => (Some(prefix_category(&c[1])), c[2].trim().to_string()),
@@ -834,12 +873,25 @@ mod tests {
             got,
             [
                 ("一面", vec!["结合简历问了我关于 rag的流程"]),
-                ("二面", vec!["纯聊天，问怎么看北京", "然后介绍部门，他可能好奇我为什么来干职能工作"]),
+                ("二面", vec!["纯聊天，问怎么看北京", "他可能好奇我为什么来干职能工作"]),
             ]
         );
         let topics =
             extract(None, "架构：自研DAG轻量工作流，没上LangGraph。\n评测：初期人工抽检，稳了看采纳率。\n", &[]);
         assert_eq!(topics.rounds[0].questions.len(), 2);
+    }
+
+    #[test]
+    fn sub_items_and_counts_in_numbered_lists() {
+        let text = "1. 实习拷打\n2.3分钟介绍项目\n3. 因为是做agent，所以问了一些agent问题\n3.1 说一下 ReAct范式\n\
+                    3.2 说说skill\n4. 手撕题—求岛屿数量\n";
+        let e = extract(Some("阿里一面"), text, &[]);
+        let texts: Vec<&str> = e.rounds[0].questions.iter().map(|q| q.text.as_str()).collect();
+        assert_eq!(texts, ["实习拷打", "3分钟介绍项目", "说一下 ReAct范式", "说说skill", "手撕题—求岛屿数量"]);
+        assert_eq!(e.rounds[0].questions[1].category, Category::Project);
+        assert_eq!(e.coding_problems[0].leetcode, Some(200));
+        // Alone, `7.14 字节` is a date, not item 7 (a sub-item only under its heading).
+        assert_eq!(unlist("7.14 字节"), None);
     }
 
     #[test]
@@ -880,7 +932,9 @@ mod tests {
         let names: Vec<&str> = e.rounds.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["二面", "HR面", "产品/测试面"]);
         let story = extract(Some("百度秋招二面 面经"), "这位面试官很年轻，主要问了项目。感觉整体还行。", &[]);
-        assert_eq!(story.rounds, [Round { name: "二面".into(), questions: vec![] }]);
+        // What a story reports as asked is the question (gold/FORMAT.md: per question sentence in prose).
+        let asked = vec![Question { category: Category::Project, text: "主要问了项目".into(), topics: vec![] }];
+        assert_eq!(story.rounds, [Round { name: "二面".into(), questions: asked }]);
     }
 
     #[test]

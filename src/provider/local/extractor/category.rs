@@ -11,7 +11,7 @@ use crate::summary::Category;
 use regex::Regex;
 use std::sync::LazyLock;
 
-const SELF_INTRO: &[&str] = &["自我介绍", "介绍一下自己", "介绍下自己", "介绍一下你自己", "介绍自己", "分钟介绍"];
+const SELF_INTRO: &[&str] = &["自我介绍", "介绍一下自己", "介绍下自己", "介绍一下你自己", "介绍自己"];
 
 /// About the candidate as a person to hire and work with.
 const BEHAVIORAL: &[&str] = &[
@@ -53,6 +53,7 @@ const BEHAVIORAL: &[&str] = &[
     "职级",
     "意见不合",
     "市场行情",
+    "看机会",
 ];
 
 /// About the candidate's own work: their project, internship, résumé, what they did.
@@ -106,6 +107,7 @@ const PROJECT_WEAK: &[&str] = &[
     "你是如何",
     "你如何",
     "怎么定义",
+    "你有",
 ];
 
 /// A lead-in that points at the résumé before asking a concept: `看你项目用到了ETCD，讲一下RAFT`.
@@ -217,7 +219,9 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
             _ => kind,
         };
     }
-    let posed = has(SCENARIO);
+    // `适用场景` asks where a technique fits: knowledge, not a situation to handle.
+    let situational = ["适用场景", "应用场景", "使用场景"].iter().fold(lower.clone(), |t, w| t.replace(w, ""));
+    let posed = SCENARIO.iter().any(|c| situational.contains(c));
     if has(PROJECT) && !(posed && (lower.contains("假设") || lower.contains("假如") || lower.contains("让你"))) {
         return Category::Project;
     }
