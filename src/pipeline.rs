@@ -437,6 +437,10 @@ impl Pipeline {
 
     /// Processes one post to its end state, recording it in the store.
     pub async fn process(&self, src: &PostSource) -> PostOutcome {
+        // After Ctrl-C a post not started is left as it was: not read, hashed nor recorded.
+        if self.dispatcher.shutdown.stopping() {
+            return PostOutcome::Interrupted;
+        }
         // Taken before the files are read: a file edited mid-run must look changed next time.
         let signature = input::signature(src);
         let outcome = self.process_inner(src).await;

@@ -53,7 +53,8 @@ impl Shutdown {
     pub fn stopping(&self) -> bool {
         *self.level.borrow() >= 1
     }
-    async fn reached(&self, level: u8) {
+    /// Resolves once the shutdown reaches `level` (never, when nobody can ask for one).
+    pub async fn reached(&self, level: u8) {
         let mut rx = self.level.clone();
         // No sender left means nobody can ask for a shutdown any more: never reached.
         if rx.wait_for(|l| *l >= level).await.is_err() {

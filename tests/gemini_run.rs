@@ -259,6 +259,9 @@ async fn ctrl_c_lets_in_flight_requests_finish_and_nothing_is_repeated() {
     for i in 0..posts {
         ctx.post(&format!("p{i}"), Some(&format!("第{i}篇 一面：自我介绍")), &[]);
     }
+    // Last in natural order, and unreadable: a run that still read posts after Ctrl-C
+    // would report it failed.
+    ctx.post("zz-broken", None, &[("image_1.png", b"not an image".to_vec())]);
     let child = ctx.command(&["run", "--no-progress", "--concurrency", "2"]).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
@@ -267,9 +270,13 @@ async fn ctrl_c_lets_in_flight_requests_finish_and_nothing_is_repeated() {
     assert_eq!(code(&first), 130, "{}", stderr(&first));
     let after_interrupt = generate_requests(&s);
     assert!(after_interrupt < posts, "the interrupt came too late to test anything");
-    // The store is consistent and readable.
+    assert!(!stderr(&first).contains("zz-broken"), "a post after Ctrl-C was still read: {}", stderr(&first));
+    // The store is consistent and readable; the post never reached waits, not failed.
     let status = ctx.run(&["status", "--json"]);
     assert_eq!(code(&status), 0);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["counts"]["failed"].as_u64().unwrap_or(0), 0, "{v}");
+    std::fs::remove_dir_all(ctx.inputs().join("zz-broken")).unwrap();
     let out = ctx.run(&["run", "--no-progress", "--concurrency", "2"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // In-flight requests finished and were kept: not one request is repeated.
@@ -339,4 +346,39 @@ async fn models_follows_every_page_and_names_the_closest_model() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("DROPPED") && text.contains("closest: gemini-2.5-flash"), "{text}");
     assert_no_secrets(&ctx, &[&out, &table]);
+}
+
+/// `run --wait` waiting for a quota reset hours away stops at once on Ctrl-C (exit 130),
+/// with the deferred work kept for the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_a_wait_for_the_quota_reset() {
+    use std::time::{Duration, Instant};
+    let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1")).await;
+    let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
+    let limits = "[gemini.limits.\"gemini-2.5-flash\"]\nrpd = 1\n[gemini.limits.\"gemini-2.5-flash-lite\"]\nrpd = 1\n";
+    ctx.config(&gemini_config(&s.base_url(), limits).replace("concurrency = 2", "concurrency = 1"));
+    for i in 0..3 {
+        ctx.post(&format!("p{i}"), Some(&format!("第{i}篇 一面：自我介绍")), &[]);
+    }
+    let mut child = ctx
+        .command(&["run", "--no-progress", "--wait", "--mode", "combined"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Two posts done (one per model), the third waits for the next Pacific midnight.
+    let start = Instant::now();
+    while generate_requests(&s) < 2 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "the run must be waiting for the reset");
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let asked = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(asked.elapsed() < Duration::from_secs(10), "Ctrl-C must end the wait, took {:?}", asked.elapsed());
+    let err = stderr(&out);
+    assert_eq!(code(&out), 130, "{err}");
+    assert!(err.contains("waiting for the quota reset"), "{err}");
+    assert_eq!(generate_requests(&s), 2, "nothing more was sent");
 }

@@ -46,16 +46,9 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         return Err(CliError::Usage("--concurrency must be at least 1".into()));
     }
     let chosen = choose(cfg, args.provider)?;
-    let (mut posts, skipped) = input::discover(&input_dir).map_err(|e| {
-        if input_dir.exists() && !input_dir.is_dir() {
-            CliError::Usage(format!(
-                "--input {} is a file, not a folder: give the folder that holds the posts (one folder per post)",
-                input_dir.display()
-            ))
-        } else {
-            CliError::Usage(crate::error::chain(&e))
-        }
-    })?;
+    // Discovery names the folder or file and what is wrong with it (a file that is no
+    // export says it is a file, not a folder of posts).
+    let (mut posts, skipped) = input::discover(&input_dir).map_err(|e| CliError::Usage(crate::error::chain(&e)))?;
     for s in &skipped {
         tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
     }
@@ -170,17 +163,22 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         // Posts in flight at most: enough to keep every request slot busy, few enough that
         // a batch of thousands never sits in memory.
         let window = concurrency * 2;
-        let mut results = futures::stream::iter(posts.iter().cloned().map(|p| {
-            let pipeline = pipeline.clone();
-            async move {
-                let span = tracing::info_span!("post", id = %p.id);
-                let outcome = tracing::Instrument::instrument(pipeline.process(&p), span).await;
-                (p, outcome)
-            }
-        }))
-        .buffer_unordered(window);
+        // Once stopping, no further post is even read: the stream ends where Ctrl-C found it.
+        let stopping = shutdown.clone();
+        let mut results =
+            futures::stream::iter(posts.iter().take_while(move |_| !stopping.stopping()).cloned().map(|p| {
+                let pipeline = pipeline.clone();
+                async move {
+                    let span = tracing::info_span!("post", id = %p.id);
+                    let outcome = tracing::Instrument::instrument(pipeline.process(&p), span).await;
+                    (p, outcome)
+                }
+            }))
+            .buffer_unordered(window);
         report = Report::default();
+        let mut seen = 0;
         while let Some((post, outcome)) = results.next().await {
+            seen += 1;
             bar.inc(1);
             match &outcome {
                 PostOutcome::Done(images) => {
@@ -203,6 +201,10 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
             }
         }
         drop(results);
+        if shutdown.stopping() {
+            // Posts the stream never reached are interrupted too: they wait for the next run.
+            report.interrupted += posts.len().saturating_sub(seen);
+        }
         // --wait: sleep until the reset, then go again over what is left.
         match (args.wait, report.resume_at) {
             // A stopped provider (billing, no network) is not waited for: no reset will fix it.
@@ -210,7 +212,14 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
                 let wait = reset.duration_since(clock.now());
                 let wait = std::time::Duration::try_from(wait).unwrap_or_default();
                 bar.suspend(|| eprintln!("postmill: waiting for the quota reset at {}", describe(reset)));
-                tokio::time::sleep(wait + std::time::Duration::from_secs(1)).await;
+                // Ctrl-C ends the wait at once: nothing is in flight, the deferred work stays.
+                tokio::select! {
+                    _ = tokio::time::sleep(wait + std::time::Duration::from_secs(1)) => {}
+                    _ = shutdown.reached(1) => {
+                        report.interrupted += 1;
+                        break;
+                    }
+                }
                 bar.set_position(0);
             }
             _ => break,

@@ -60,7 +60,8 @@ fn read_given_file(path: &Path, notes: &mut Notes, skipped: &mut Vec<Skipped>) -
     let kind = match mediacrawler::classify_given(path) {
         None => {
             return Err(invalid(format!(
-                "input {} is not a folder of posts nor a MediaCrawler export (.jsonl, .json, .csv, .db, .xlsx)",
+                "input {} is a file, not a folder of posts nor a MediaCrawler export (.jsonl, .json, .csv, .db, \
+                 .xlsx): give the folder that holds the posts, or the crawler's export file",
                 path.display()
             )));
         }
