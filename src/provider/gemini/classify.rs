@@ -1,7 +1,7 @@
 //! What a Gemini error answer means: its status, its Google RPC `details` and, where the
 //! details are silent, its message, turned into a [`Failure`] with an explicit scope.
 //!
-//! The table (see `docs/SERVICES.md`): a 429 is about one model's pool; which window it
+//! The table (see the README, "Real services"): a 429 is about one model's pool; which window it
 //! speaks of comes from `QuotaFailure.violations[].quotaId` (or an `ErrorInfo`'s
 //! `quota_limit`), never from `retryDelay` — a per-day quota answers "retry in 9s" too, and
 //! obeying it spends a request every few seconds against a wall that stands until Pacific

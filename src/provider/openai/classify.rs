@@ -6,7 +6,7 @@
 //! "code"}}`, vLLM a top-level `{"message","type","code"}`, Ollama sometimes
 //! `{"error":"text"}`, proxies HTML. All are read into one [`ErrorBody`].
 //!
-//! The dialects differ where it matters most (see `docs/SERVICES.md`): OpenAI's
+//! The dialects differ where it matters most (see the README, "Real services"): OpenAI's
 //! `insufficient_quota` is billing (the whole provider stops), DashScope sends the same code
 //! for its per-minute token limit (link `#token-limit`: a wait); DashScope's
 //! `AllocationQuota.FreeTierOnly` is one model's allowance (that pool, not the key); and a
