@@ -151,7 +151,8 @@ pub(super) fn csv(report: &Report) -> String {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     let mut header = vec!["day", "project", "key", "model", "requests"];
     header.extend(OUTCOME_COLUMNS.iter().map(|(_, name, _)| *name));
-    header.extend(["wasted", "prompt_tokens", "output_tokens", "thinking_tokens", "cost_usd"]);
+    // Sent by a run that died before the answer came: possibly billed.
+    header.extend(["unknown", "wasted", "prompt_tokens", "output_tokens", "thinking_tokens", "cost_usd"]);
     // Writing to a Vec cannot fail; a failure here would be a bug in the csv crate.
     w.write_record(&header).expect("CSV to memory");
     for row in &report.rows {
@@ -165,6 +166,7 @@ pub(super) fn csv(report: &Report) -> String {
         ];
         record.extend(OUTCOME_COLUMNS.iter().map(|(o, _, _)| c.outcome(*o).to_string()));
         record.extend([
+            c.unknown.to_string(),
             c.wasted.to_string(),
             c.prompt_tokens.to_string(),
             c.output_tokens.to_string(),
