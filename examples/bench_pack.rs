@@ -142,10 +142,11 @@ async fn main() -> ExitCode {
         }
     }
     let bin = std::env::var_os("POSTMILL_BIN").map(PathBuf::from).unwrap_or_else(|| "target/release/postmill".into());
-    if !bin.is_file() {
+    // Absolute: each run sets its own working directory.
+    let Ok(bin) = bin.canonicalize() else {
         eprintln!("{} not found: cargo build --release --bin postmill first", bin.display());
         return ExitCode::from(2);
-    }
+    };
     let corpus = corpus();
     println!("{posts} posts (the 40 nowcoder posts, cycled) on one pool of {RPD} requests per Pacific day");
     let packed = measure(&bin, "packed", posts, &corpus).await;
