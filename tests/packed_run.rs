@@ -60,11 +60,11 @@ fn sends_per_post(s: &FakeGemini) -> std::collections::BTreeMap<String, usize> {
                 *out.entry(id).or_default() += 1;
             }
             // A single request names its post only in its text.
-            if !t.contains("=== Post ") {
-                if let Some(line) = t.lines().find(|l| l.starts_with('第') && l.contains("篇 字节一面面经")) {
-                    let n: String = line.trim_start_matches('第').chars().take_while(char::is_ascii_digit).collect();
-                    *out.entry(format!("p{:03}", n.parse::<usize>().unwrap())).or_default() += 1;
-                }
+            if !t.contains("=== Post ")
+                && let Some(line) = t.lines().find(|l| l.starts_with('第') && l.contains("篇 字节一面面经"))
+            {
+                let n: String = line.trim_start_matches('第').chars().take_while(char::is_ascii_digit).collect();
+                *out.entry(format!("p{:03}", n.parse::<usize>().unwrap())).or_default() += 1;
             }
         }
     }
