@@ -119,11 +119,10 @@ static OCR_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^---\s*图片
 static ERROR_LINE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^调用Gemini API时发生错误:\s*(\d{3})\s*([A-Z_]*)\.?\s*(.*)$").unwrap());
 /// Anything that looks like the start of a Google API key: never copied out of the log.
-static KEY_LIKE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"AIza[0-9A-Za-z_\-]*(\.\.\.)?").unwrap());
-
-/// Removes key-like text from anything taken from the log.
+/// Removes key-like text from anything taken from the log (the one rule of
+/// [`crate::provider::redact`]).
 pub fn redact(text: &str) -> String {
-    KEY_LIKE.replace_all(text, "[key]").into_owned()
+    crate::provider::redact::redact(text, None)
 }
 
 /// The request in flight: sent, answer not yet seen.

@@ -291,25 +291,10 @@ fn is_zero(value: &str) -> bool {
     value.trim().parse::<f64>().is_ok_and(|n| n <= 0.0)
 }
 
-/// A server message made safe to log: the key, OpenAI's masked echo of it
-/// (`sk-abc1*****xyz9`) and anything sharing a prefix with it are cut out, and the
-/// message is shortened.
+/// A server's message made fit for a log line: redacted by the one rule
+/// ([`crate::provider::redact::redact`]) and cut to 300 characters.
 pub fn redact(message: &str, secret: Option<&str>) -> String {
-    static KEYLIKE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"sk-[^\s,.;:'`]+|\S*\*{3,}\S*|(?i:bearer)\s+\S+").unwrap());
-    let mut out = message.to_string();
-    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
-        out = out.replace(secret, "<key>");
-        let prefix: String = secret.chars().take(6).collect();
-        if prefix.chars().count() == 6 {
-            out = out
-                .split(' ')
-                .map(|word| if word.contains(&prefix) { "<key>" } else { word })
-                .collect::<Vec<_>>()
-                .join(" ");
-        }
-    }
-    let out = KEYLIKE.replace_all(&out, "<key>");
+    let out = crate::provider::redact::redact(message, secret);
     let mut short: String = out.chars().take(300).collect();
     if out.chars().count() > 300 {
         short.push('…');
