@@ -240,7 +240,10 @@ impl Dispatcher {
     }
 
     async fn send(&self, task: &Task, permit: &Permit, budget: Budget, post_id: Option<&str>, job_ids: &[i64]) -> Sent {
+        // The latency counts from the attempt's `ts`, the write-ahead included: `ts + latency`
+        // is when the answer arrived, which `audit` uses to tell requests in flight from waste.
         let started = self.clock.now();
+        let t0 = std::time::Instant::now();
         let mut record = AttemptRecord {
             ts: started.to_string(),
             run_id: self.run_id.clone(),
@@ -269,7 +272,6 @@ impl Dispatcher {
         };
         // Written ahead: a request the ledger cannot hold does not leave.
         let Some(attempt) = self.ledger.begin(&record, job_ids) else { return Sent::Abandoned };
-        let t0 = std::time::Instant::now();
         let call = Call { key: permit.key.as_ref(), model: &permit.pool.model, task, budget };
         let result = tokio::select! {
             r = self.provider.generate(call) => Some(r),
