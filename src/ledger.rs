@@ -46,6 +46,43 @@ pub struct AttemptRecord {
     pub posts: Option<u32>,
 }
 
+impl AttemptRecord {
+    /// An attempt at its start: where it goes and when; its outcome and figures are filled
+    /// in once it ends (`outcome` empty until then).
+    pub fn new(
+        ts: String,
+        run_id: &str,
+        stage: &str,
+        provider: &str,
+        project: &str,
+        key_id: &str,
+        model: &str,
+    ) -> Self {
+        AttemptRecord {
+            ts,
+            run_id: run_id.into(),
+            post_id: None,
+            stage: stage.into(),
+            provider: provider.into(),
+            project: project.into(),
+            key_id: key_id.into(),
+            model: model.into(),
+            http_status: None,
+            outcome: String::new(),
+            quota_id: None,
+            quota_value: None,
+            retry_delay_ms: None,
+            latency_ms: 0,
+            prompt_tokens: None,
+            output_tokens: None,
+            thoughts_tokens: None,
+            error: None,
+            attempt: None,
+            posts: None,
+        }
+    }
+}
+
 /// The outcome of an attempt written ahead of its request.
 pub const STARTED: &str = "started";
 /// The outcome of a `started` attempt whose run died before it was answered.
@@ -160,26 +197,9 @@ mod tests {
 
     fn record(outcome: &str) -> AttemptRecord {
         AttemptRecord {
-            ts: "2026-12-01T00:00:00Z".into(),
-            run_id: "r".into(),
             post_id: Some("p".into()),
-            stage: "combined".into(),
-            provider: "gemini".into(),
-            project: "proj".into(),
-            key_id: "alpha".into(),
-            model: "m".into(),
-            http_status: None,
             outcome: outcome.into(),
-            quota_id: None,
-            quota_value: None,
-            retry_delay_ms: None,
-            latency_ms: 0,
-            prompt_tokens: None,
-            output_tokens: None,
-            thoughts_tokens: None,
-            error: None,
-            attempt: None,
-            posts: None,
+            ..AttemptRecord::new("2026-12-01T00:00:00Z".into(), "r", "combined", "gemini", "proj", "alpha", "m")
         }
     }
 

@@ -245,30 +245,21 @@ impl Dispatcher {
         let started = self.clock.now();
         let t0 = std::time::Instant::now();
         let mut record = AttemptRecord {
-            ts: started.to_string(),
-            run_id: self.run_id.clone(),
             post_id: post_id.map(str::to_string),
-            stage: task.stage().as_str().into(),
-            provider: permit.pool.provider.clone(),
-            project: permit.pool.project.clone(),
-            key_id: permit.key_id().to_string(),
-            model: permit.pool.model.clone(),
-            http_status: None,
-            outcome: String::new(),
-            quota_id: None,
-            quota_value: None,
-            retry_delay_ms: None,
-            latency_ms: 0,
-            prompt_tokens: None,
-            output_tokens: None,
-            thoughts_tokens: None,
-            error: None,
-            attempt: None,
             posts: match task {
                 Task::Packed { posts, .. } => Some(posts.len() as u32),
                 Task::Combined { .. } | Task::Summary { .. } => Some(1),
                 Task::Ocr { .. } => None,
             },
+            ..AttemptRecord::new(
+                started.to_string(),
+                &self.run_id,
+                task.stage().as_str(),
+                &permit.pool.provider,
+                &permit.pool.project,
+                permit.key_id(),
+                &permit.pool.model,
+            )
         };
         // Written ahead: a request the ledger cannot hold does not leave.
         let Some(attempt) = self.ledger.begin(&record, job_ids) else { return Sent::Abandoned };

@@ -335,26 +335,16 @@ impl<'k> LegacyParser<'k> {
 
     fn record(&self, pending: &Pending, outcome: &str) -> AttemptRecord {
         AttemptRecord {
-            ts: String::new(),
-            run_id: "legacy".into(),
-            post_id: None,
-            stage: pending.stage.into(),
-            provider: "gemini".into(),
-            project: UNKNOWN_PROJECT.into(),
-            key_id: pending.key.clone(),
-            model: pending.model.clone(),
-            http_status: None,
             outcome: outcome.into(),
-            quota_id: None,
-            quota_value: None,
-            retry_delay_ms: None,
-            latency_ms: 0,
-            prompt_tokens: None,
-            output_tokens: None,
-            thoughts_tokens: None,
-            error: None,
-            attempt: None,
-            posts: None,
+            ..AttemptRecord::new(
+                String::new(),
+                "legacy",
+                pending.stage,
+                "gemini",
+                UNKNOWN_PROJECT,
+                &pending.key,
+                &pending.model,
+            )
         }
     }
 }

@@ -400,28 +400,7 @@ async fn validate_models(
 }
 
 fn list_models_record(chosen: &Chosen, run_id: &str, project: String, key_id: String, ts: String) -> AttemptRecord {
-    AttemptRecord {
-        ts,
-        run_id: run_id.to_string(),
-        post_id: None,
-        stage: Stage::ListModels.as_str().into(),
-        provider: chosen.provider.name().into(),
-        project,
-        key_id,
-        model: String::new(),
-        http_status: None,
-        outcome: String::new(),
-        quota_id: None,
-        quota_value: None,
-        retry_delay_ms: None,
-        latency_ms: 0,
-        prompt_tokens: None,
-        output_tokens: None,
-        thoughts_tokens: None,
-        error: None,
-        attempt: None,
-        posts: None,
-    }
+    AttemptRecord::new(ts, run_id, Stage::ListModels.as_str(), chosen.provider.name(), &project, &key_id, "")
 }
 
 /// How long a cached ListModels answer is trusted.
