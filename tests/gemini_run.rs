@@ -263,7 +263,13 @@ async fn ctrl_c_lets_in_flight_requests_finish_and_nothing_is_repeated() {
     // would report it failed.
     ctx.post("zz-broken", None, &[("image_1.png", b"not an image".to_vec())]);
     let child = ctx.command(&["run", "--no-progress", "--concurrency", "2"]).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Once a request has reached the server the run handles Ctrl-C (a fixed sleep could
+    // signal a slow start before its handler is installed, on a loaded machine).
+    let start = std::time::Instant::now();
+    while generate_requests(&s) == 0 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let first = child.wait_with_output().unwrap();
