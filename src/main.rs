@@ -2,9 +2,10 @@
 //! into the contract's exit code. Everything else lives in the library.
 
 use clap::{Parser, Subcommand};
+use postmill::commands::CliError;
 use postmill::commands::{self, run::RunArgs};
 use postmill::config::{Config, Mode, ProcessEnv, ProviderChoice};
-use postmill::error::{CliError, Exit};
+use postmill::error::Exit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

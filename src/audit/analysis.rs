@@ -19,8 +19,8 @@
 
 use super::legacy::{self, LegacyLog};
 use super::{Finding, LIST_MODELS, model_label, tokens};
+use crate::attempt::AttemptRecord;
 use crate::config::Price;
-use crate::ledger::AttemptRecord;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};

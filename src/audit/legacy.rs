@@ -21,7 +21,7 @@
 //! the prefixes themselves are never kept.
 
 use super::pylit;
-use crate::ledger::AttemptRecord;
+use crate::attempt::AttemptRecord;
 use regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
@@ -122,7 +122,7 @@ static ERROR_LINE: LazyLock<Regex> =
 /// Removes key-like text from anything taken from the log (the one rule of
 /// [`crate::provider::redact`]).
 pub fn redact(text: &str) -> String {
-    crate::provider::redact::redact(text, None)
+    crate::redact::redact(text, None)
 }
 
 /// The request in flight: sent, answer not yet seen.

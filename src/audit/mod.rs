@@ -11,9 +11,10 @@ pub mod legacy;
 mod pylit;
 mod render;
 
+use crate::attempt::AttemptRecord;
+use crate::attempt::Outcome;
 use crate::config::Price;
-use crate::ledger::{self, AttemptRecord};
-use crate::provider::Outcome;
+use crate::ledger;
 use jiff::civil::Date;
 use serde::Serialize;
 use std::collections::BTreeMap;

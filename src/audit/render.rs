@@ -1,7 +1,7 @@
 //! The report as a terminal table and as CSV. (JSON is the report's own serialisation.)
 
 use super::{Counts, Report, Row};
-use crate::provider::Outcome;
+use crate::attempt::Outcome;
 
 /// Outcome columns: the table hides those that are zero throughout; CSV keeps them all.
 const OUTCOME_COLUMNS: [(Outcome, &str, &str); 13] = [

@@ -1,8 +1,9 @@
 //! `postmill audit`: the ledger report, from the store of `--output` or from log files.
 
 use crate::audit;
+use crate::commands::CliError;
 use crate::config::Config;
-use crate::error::{CliError, Exit};
+use crate::error::Exit;
 use crate::store::Store;
 use jiff::civil::Date;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,9 @@
 //! `postmill digest`: regenerates the batch digest (`digest.md`, `digest.json`,
 //! `report.html`) from the summaries in an output folder; `run` calls [`refresh`] too.
 
+use crate::commands::CliError;
 use crate::digest::{self, DigestError};
-use crate::error::{CliError, Exit};
+use crate::error::Exit;
 use std::path::Path;
 
 pub fn digest(output: &Path) -> Result<Exit, CliError> {

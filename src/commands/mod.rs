@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod digest;
+mod error;
 pub mod models;
 pub mod plan;
 pub mod quota;
@@ -10,8 +11,8 @@ pub mod run;
 pub mod status;
 
 use crate::config::{Config, ProviderChoice};
-use crate::error::CliError;
 use crate::provider::{Provider, gemini::GeminiProvider, local::LocalProvider, openai::OpenAiProvider};
+pub use error::CliError;
 use std::sync::Arc;
 
 /// The provider a command works with, and its keys.

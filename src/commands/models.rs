@@ -2,11 +2,12 @@
 //! what a run would use. It sends ListModels requests only.
 
 use super::choose;
+use crate::clock::Clock;
+use crate::commands::CliError;
 use crate::config::{Config, ProviderChoice};
-use crate::error::{CliError, Exit};
+use crate::error::Exit;
 use crate::provider::Stage;
 use crate::provider::catalog;
-use crate::quota::clock::Clock;
 use serde_json::json;
 
 pub async fn models(cfg: &Config, as_json: bool) -> Result<Exit, CliError> {

@@ -13,12 +13,13 @@
 //! as if retried.
 
 use super::choose;
+use crate::clock::{Clock, pacific_day};
+use crate::commands::CliError;
 use crate::config::{Config, Limits, Mode};
-use crate::error::{CliError, Exit};
+use crate::error::Exit;
 use crate::input::{self, PostSource};
 use crate::pipeline;
 use crate::provider::Stage;
-use crate::quota::clock::{Clock, pacific_day};
 use crate::store::{PoolRow, PostState, Store, StoreError};
 use jiff::{Timestamp, ToSpan, civil::Date};
 use serde::Serialize;

@@ -1,7 +1,8 @@
 //! `postmill quota reset`: forgets recorded exhaustion and learned limits (after a tier
 //! upgrade, say), so the next run tries those pools again.
 
-use crate::error::{CliError, Exit};
+use crate::commands::CliError;
+use crate::error::Exit;
 use crate::store::Store;
 use std::path::Path;
 

@@ -5,8 +5,10 @@
 //! failure to write the state or an output stops the run with exit 74.
 
 use super::{Chosen, choose};
+use crate::clock::{Clock, describe};
+use crate::commands::CliError;
 use crate::config::{Config, Mode, ProviderChoice};
-use crate::error::{CliError, Exit};
+use crate::error::Exit;
 use crate::halt::Halt;
 use crate::input::{self, PostSource};
 use crate::ledger::{AttemptRecord, Ledger};
@@ -15,7 +17,6 @@ use crate::pipeline::{self, Adopted, Pipeline, PostOutcome};
 use crate::provider::catalog::{self, StageModels};
 use crate::provider::{Stage, redact::shorten};
 use crate::quota::QuotaEngine;
-use crate::quota::clock::{Clock, describe};
 use crate::scheduler::{Dispatcher, Shutdown};
 use crate::store::{InputProblem, Store};
 use futures::StreamExt;

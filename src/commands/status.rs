@@ -6,9 +6,10 @@
 //! (skipped folders, unreadable export lines) are named too. It only reads: the store is
 //! opened read-only, so a read-only output folder can be inspected.
 
-use crate::error::{CliError, Exit};
+use crate::clock::{Clock, describe};
+use crate::commands::CliError;
+use crate::error::Exit;
 use crate::output;
-use crate::quota::clock::{Clock, describe};
 use crate::store::{PostRow, PostState, Store};
 use crate::summary::{ImageStatus, Summary};
 use serde_json::json;

@@ -16,7 +16,7 @@ mod leetcode;
 mod markdown;
 mod svg;
 
-use crate::output::{OutputError, write_atomic};
+use crate::atomic::{OutputError, write_atomic};
 use crate::summary::{Category, Summary};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@
 
 use super::PostSource;
 use super::image::sniff_mime;
-use crate::output::{OutputError, write_atomic};
+use crate::atomic::{OutputError, write_atomic};
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

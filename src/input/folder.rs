@@ -6,7 +6,7 @@ use super::image::{is_image_name, natural_cmp, sniff_mime};
 use super::mediacrawler::{self, ExportFile, Notes, tree};
 use super::text::{decode, normalize};
 use super::{InputError, LoadedText, PostSource, Skipped, TextSource};
-use crate::provider::ImageInput;
+use crate::task::ImageInput;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};

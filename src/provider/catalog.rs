@@ -28,11 +28,7 @@ pub struct StageModels {
 /// not retried, nor asked again with the next key: it is the same host. Every attempt is
 /// returned, for the ledger; keys that are rejected come back as errors, for the caller
 /// to disable.
-pub async fn list_all(
-    provider: &dyn Provider,
-    keys: &[Option<ApiKey>],
-    clock: &crate::quota::clock::Clock,
-) -> Vec<Listing> {
+pub async fn list_all(provider: &dyn Provider, keys: &[Option<ApiKey>], clock: &crate::clock::Clock) -> Vec<Listing> {
     use backon::BackoffBuilder;
     let mut out = Vec::new();
     for key in keys {
@@ -145,7 +141,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn transient_listing_failures_are_retried_and_each_attempt_kept() {
-        let clock = crate::quota::clock::Clock::system();
+        let clock = crate::clock::Clock::system();
         let p = Flaky { failures: 2.into() };
         let listings = list_all(&p, &[None], &clock).await;
         assert_eq!(listings.len(), 3);

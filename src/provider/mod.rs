@@ -13,122 +13,14 @@ pub mod network;
 pub mod openai;
 pub mod prepare;
 pub mod prompt;
-pub mod redact;
 pub mod values;
 
+pub use crate::attempt::{Failure, Outcome, QuotaScope, QuotaSignal, Refusal, Scope, Usage};
 use crate::config::ApiKey;
+pub use crate::redact;
 use crate::summary::{CombinedAnswer, Extract, PackedEntryError, PackedSummary};
+pub use crate::task::{Budget, ImageInput, OcrText, PackedPost, PostInput, RAISED_OUTPUT_TOKENS, Stage, Task};
 use async_trait::async_trait;
-use std::sync::Arc;
-use std::time::Duration;
-
-/// What a request is for; also the ledger's `stage` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stage {
-    Combined,
-    Ocr,
-    Summary,
-    /// Several posts' summaries in one request.
-    Packed,
-    ListModels,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Combined => "combined",
-            Stage::Ocr => "ocr",
-            Stage::Summary => "summary",
-            Stage::Packed => "packed",
-            Stage::ListModels => "list_models",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Stage> {
-        Some(match s {
-            "combined" => Stage::Combined,
-            "ocr" => Stage::Ocr,
-            "summary" => Stage::Summary,
-            "packed" => Stage::Packed,
-            "list_models" => Stage::ListModels,
-            _ => return None,
-        })
-    }
-}
-
-/// An image as sent to a model: bytes plus the MIME type sniffed from them.
-#[derive(Debug, Clone)]
-pub struct ImageInput {
-    /// The file name inside the post (`image_1.jpg`), as the summary reports it.
-    pub file: String,
-    pub mime: &'static str,
-    pub bytes: Arc<Vec<u8>>,
-    /// Hex SHA-256 of the file's bytes (before any preparation): identical images are read once.
-    pub sha256: String,
-    /// The preparation version when `bytes` are not the file's (converted or scaled for the
-    /// provider): part of the image's job identity, so a change in how images are prepared
-    /// redoes them while images sent as read keep their identity.
-    pub prepared: Option<&'static str>,
-}
-
-/// A post's content, as providers see it.
-#[derive(Debug, Clone)]
-pub struct PostInput {
-    pub post_id: String,
-    pub title: Option<String>,
-    pub text: String,
-    pub images: Vec<ImageInput>,
-}
-
-/// One image's text as read by an earlier OCR request, for a split-mode summary.
-#[derive(Debug, Clone)]
-pub struct OcrText {
-    pub file: String,
-    /// `None` when the image could not be read (yet).
-    pub text: Option<String>,
-}
-
-/// What a request asks for.
-#[derive(Debug, Clone)]
-pub enum Task {
-    /// Text and all images at once; the answer carries the summary and each transcription.
-    Combined { post: Arc<PostInput> },
-    /// One image's text.
-    Ocr { image: ImageInput },
-    /// The summary of text plus images already read.
-    Summary { post: Arc<PostInput>, ocr: Vec<OcrText> },
-    /// The summaries of several posts (text plus images already read) in one request,
-    /// answered post by post; `output_tokens` is the output budget the pack was sized for.
-    Packed { posts: Vec<PackedPost>, output_tokens: u32 },
-}
-
-/// One post of a packed request.
-#[derive(Debug, Clone)]
-pub struct PackedPost {
-    pub post: Arc<PostInput>,
-    pub ocr: Vec<OcrText>,
-}
-
-impl Task {
-    pub fn stage(&self) -> Stage {
-        match self {
-            Task::Combined { .. } => Stage::Combined,
-            Task::Ocr { .. } => Stage::Ocr,
-            Task::Summary { .. } => Stage::Summary,
-            Task::Packed { .. } => Stage::Packed,
-        }
-    }
-
-    /// The output budget a first attempt asks for: the server's default, except for a
-    /// packed request, whose answer is as long as its posts' summaries together.
-    pub fn initial_budget(&self) -> Budget {
-        match self {
-            Task::Packed { output_tokens, .. } => {
-                Budget { max_output_tokens: Some(*output_tokens), thinking_off: false }
-            }
-            _ => Budget::default(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
@@ -139,14 +31,6 @@ pub enum Answer {
     Packed(Vec<Result<PackedSummary, PackedEntryError>>),
 }
 
-/// Token counts as reported by the server (any may be absent).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub prompt_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-    pub thoughts_tokens: Option<u64>,
-}
-
 #[derive(Debug, Clone)]
 pub struct Generation {
     pub answer: Answer,
@@ -154,22 +38,6 @@ pub struct Generation {
     /// The model that answered, as the server names it.
     pub model_version: Option<String>,
 }
-
-/// Knobs the scheduler may turn on a retry of one job on one model. A budget belongs to
-/// the model it was raised for: the scheduler never carries it to another model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Budget {
-    /// The output budget wanted; `None` leaves the server's default. Providers clamp it to
-    /// what the model is known to allow (ListModels' `outputTokenLimit`, a cap a 400 named).
-    pub max_output_tokens: Option<u32>,
-    /// Ask the model to spend as little of the output budget on thinking as it accepts:
-    /// what that means depends on the model family, which only the provider knows.
-    pub thinking_off: bool,
-}
-
-/// The output budget asked for after a cut-off answer: "as much as the model allows",
-/// clamped by the provider to the model's own cap.
-pub const RAISED_OUTPUT_TOKENS: u32 = 65_536;
 
 /// One request to make.
 #[derive(Debug, Clone, Copy)]
@@ -186,191 +54,6 @@ pub struct ModelInfo {
     pub id: String,
     /// Whether it serves generation (`generateContent` for Gemini).
     pub generates: bool,
-}
-
-/// Which window a quota refusal speaks of. Every quota refusal is about one model's pool
-/// (project × model): a billing stop is [`Failure::Billing`], not a quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaScope {
-    /// A per-minute request or token quota: wait, then go on.
-    PerMinute,
-    /// A per-day quota (or a limit of zero, or a model's free allowance spent): nothing
-    /// until the next Pacific midnight.
-    PerDay,
-    /// A 429 that says nothing about which quota.
-    Unknown,
-}
-
-/// What a 429 said, classified.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QuotaSignal {
-    pub scope: QuotaScope,
-    /// Counts input tokens rather than requests.
-    pub tokens: bool,
-    pub quota_id: Option<String>,
-    /// The limit the server enforces (`quotaValue`), learned for the pool from now on.
-    pub quota_value: Option<u64>,
-    /// `RetryInfo.retryDelay` or `Retry-After`; only meaningful for per-minute quotas.
-    pub retry_delay: Option<Duration>,
-}
-
-/// A parameter of the request that the model refused. The same request without it (or with
-/// the value it names) will do: never a reason to drop the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The output budget is above the model's cap; the cap when the message names it.
-    OutputCap(Option<u32>),
-    /// `max_tokens` is not taken (OpenAI o-series, gpt-5): `max_completion_tokens` is.
-    MaxTokensName,
-    /// The thinking setting sent (`thinkingBudget: 0` to a model that always thinks).
-    Thinking,
-}
-
-/// How far a failure reaches: what else it tells the engine not to try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    /// Only this request (its content, one of its parameters, or its answer).
-    Request,
-    /// This model's pool of this project (a quota, a retired model, server trouble).
-    Pool,
-    /// This key (rejected, suspended, leaked): other keys go on.
-    Key,
-    /// The whole provider: every model on every key (an account out of credit, a host
-    /// that cannot be reached).
-    Provider,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Request => "request",
-            Scope::Pool => "pool",
-            Scope::Key => "key",
-            Scope::Provider => "provider",
-        }
-    }
-}
-
-/// Why a request did not produce an answer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    RateLimited(QuotaSignal),
-    /// The account is out of credit (OpenAI `insufficient_quota` that is not a rate):
-    /// nothing on this provider answers until someone pays; no reset time.
-    Billing,
-    /// A parameter was refused; see [`Refusal`].
-    Refused(Refusal),
-    ModelNotFound,
-    KeyRejected,
-    ServerError,
-    Timeout,
-    /// The host could not be reached (DNS, refused, connect timeout): nothing was sent.
-    Connection,
-    /// The prompt or the answer was refused for safety (or a like reason).
-    Blocked {
-        reason: String,
-    },
-    /// The answer was not the JSON asked for; `truncated` when cut at the output limit.
-    BadOutput {
-        truncated: bool,
-    },
-    BadRequest,
-    /// A local tool is missing (Tesseract, a language pack): retried on a later run.
-    Unavailable,
-}
-
-/// The ledger's `outcome` column, one name per way a request can end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Outcome {
-    Ok,
-    RateLimited,
-    QuotaExhausted,
-    ModelNotFound,
-    KeyRejected,
-    ServerError,
-    Timeout,
-    Blocked,
-    BadOutput,
-    BadRequest,
-    Billing,
-    ParamRefused,
-    Unreachable,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 13] = [
-        Outcome::Ok,
-        Outcome::RateLimited,
-        Outcome::QuotaExhausted,
-        Outcome::ModelNotFound,
-        Outcome::KeyRejected,
-        Outcome::ServerError,
-        Outcome::Timeout,
-        Outcome::Blocked,
-        Outcome::BadOutput,
-        Outcome::BadRequest,
-        Outcome::Billing,
-        Outcome::ParamRefused,
-        Outcome::Unreachable,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::RateLimited => "rate_limited",
-            Outcome::QuotaExhausted => "quota_exhausted",
-            Outcome::ModelNotFound => "model_not_found",
-            Outcome::KeyRejected => "key_rejected",
-            Outcome::ServerError => "server_error",
-            Outcome::Timeout => "timeout",
-            Outcome::Blocked => "blocked",
-            Outcome::BadOutput => "bad_output",
-            Outcome::BadRequest => "bad_request",
-            Outcome::Billing => "billing",
-            Outcome::ParamRefused => "param_refused",
-            Outcome::Unreachable => "unreachable",
-        }
-    }
-    /// How far an outcome of this kind reaches, for `audit`.
-    pub fn scope(self) -> Option<Scope> {
-        Some(match self {
-            Outcome::Ok => return None,
-            Outcome::RateLimited | Outcome::QuotaExhausted | Outcome::ModelNotFound => Scope::Pool,
-            Outcome::ServerError | Outcome::Timeout => Scope::Pool,
-            Outcome::KeyRejected => Scope::Key,
-            Outcome::Billing | Outcome::Unreachable => Scope::Provider,
-            Outcome::Blocked | Outcome::BadOutput | Outcome::BadRequest | Outcome::ParamRefused => Scope::Request,
-        })
-    }
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
-    }
-}
-
-impl Failure {
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            Failure::RateLimited(q) if q.scope == QuotaScope::PerDay => Outcome::QuotaExhausted,
-            Failure::RateLimited(_) => Outcome::RateLimited,
-            Failure::Billing => Outcome::Billing,
-            Failure::Refused(_) => Outcome::ParamRefused,
-            Failure::ModelNotFound => Outcome::ModelNotFound,
-            Failure::KeyRejected => Outcome::KeyRejected,
-            Failure::Connection => Outcome::Unreachable,
-            Failure::ServerError | Failure::Unavailable => Outcome::ServerError,
-            Failure::Timeout => Outcome::Timeout,
-            Failure::Blocked { .. } => Outcome::Blocked,
-            Failure::BadOutput { .. } => Outcome::BadOutput,
-            Failure::BadRequest => Outcome::BadRequest,
-        }
-    }
-
-    /// How far this failure reaches.
-    pub fn scope(&self) -> Scope {
-        match self {
-            Failure::Unavailable => Scope::Provider,
-            _ => self.outcome().scope().unwrap_or(Scope::Request),
-        }
-    }
 }
 
 /// A failed request: what went wrong, plus what the ledger needs to know about it.

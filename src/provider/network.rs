@@ -12,7 +12,7 @@ use std::time::Duration;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a user can do about an unreachable host.
-pub const HINT: &str = "check the network connection or HTTPS_PROXY, or run offline with --provider local";
+pub use crate::attempt::UNREACHABLE_HINT as HINT;
 
 /// Why a connection could not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

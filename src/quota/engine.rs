@@ -16,8 +16,8 @@
 //! - an account out of credit (billing) stops the whole provider.
 
 use super::clock::{Clock, describe, next_pacific_midnight, pacific_day};
+use crate::attempt::{Failure, QuotaScope, QuotaSignal};
 use crate::config::{ApiKey, Limits, RetryPolicy};
-use crate::provider::{Failure, QuotaScope, QuotaSignal};
 use crate::store::{PoolRow, Store};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter, clock::Clock as _};
 use jiff::Timestamp;
@@ -424,10 +424,10 @@ impl QuotaEngine {
         let mut inner = self.lock();
         inner.unreachable_streak += 1;
         if inner.unreachable_streak == 1 {
-            tracing::warn!("{why}; {}", crate::provider::network::HINT);
+            tracing::warn!("{why}; {}", crate::attempt::UNREACHABLE_HINT);
         }
         if inner.unreachable_streak >= Self::UNREACHABLE_AFTER && inner.stopped.is_none() {
-            inner.stopped = Some(format!("{why}; {}", crate::provider::network::HINT));
+            inner.stopped = Some(format!("{why}; {}", crate::attempt::UNREACHABLE_HINT));
         }
         drop(inner);
         self.changed.notify_waiters();

@@ -5,7 +5,7 @@
 //! one per four other characters, which over-counts slightly: an estimate that errs high
 //! keeps the pool under its limit.
 
-use crate::provider::{ImageInput, OcrText, PostInput, Task};
+use crate::task::{ImageInput, OcrText, PostInput, Task};
 
 const TOKENS_PER_TILE: u64 = 258;
 

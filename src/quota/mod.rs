@@ -1,7 +1,7 @@
 //! The quota engine: pools of (provider, project, model), their pacing and daily counts,
 //! and the Pacific-time clock daily quotas live by.
 
-pub mod clock;
+pub use crate::clock;
 mod engine;
 pub mod estimate;
 

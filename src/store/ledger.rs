@@ -1,7 +1,7 @@
 //! The `attempts` table: the ledger's durable half (`usage.jsonl` is the other).
 
 use super::{Result, Store};
-use crate::ledger::AttemptRecord;
+use crate::attempt::AttemptRecord;
 use rusqlite::params;
 
 impl Store {
