@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod attempt;
 pub mod audit;
+pub mod batch;
 pub mod clock;
 pub mod commands;
 pub mod config;

@@ -49,6 +49,21 @@ impl From<crate::config::ConfigError> for CliError {
     }
 }
 
+impl From<crate::batch::BatchError> for CliError {
+    fn from(e: crate::batch::BatchError) -> Self {
+        use crate::batch::BatchError as B;
+        match e {
+            B::Usage(m) => CliError::Usage(m),
+            B::Store(e) => CliError::Store(e),
+            B::Write(e) => CliError::Write(e),
+            B::Ledger(e) => CliError::Ledger(e),
+            B::Stopped(m) => CliError::Stopped(m),
+            B::Deferred(m) => CliError::Deferred(m),
+            B::Failed(m) => CliError::Other(anyhow::anyhow!(m)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! `postmill plan`: what the pending work needs and when it can finish.
 //!
-//! It reads the input folder and the store and sends nothing. For every post not yet done
-//! (the store says done *and* its `summary.json` is on disk, as `run` decides) it counts
+//! It reads the input folder and the store and sends nothing. For every pending post (not
+//! done from these very files: [`crate::batch::pending`], the rule `run` uses) it counts
 //! the requests a run would make, per stage and planned model: the first model of each
 //! stage's list; the rest are fallbacks a run may also use, listed but not counted on.
 //! It then sets them against each pool's remaining requests today (the stricter of the
@@ -20,10 +20,10 @@ use crate::error::Exit;
 use crate::input::{self, PostSource};
 use crate::pipeline;
 use crate::provider::Stage;
-use crate::store::{PoolRow, PostState, Store, StoreError};
+use crate::store::{PoolRow, Store, StoreError};
 use jiff::{Timestamp, ToSpan, civil::Date};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Requests one stage needs from its planned model.
@@ -88,18 +88,14 @@ struct Plan {
 pub fn plan(cfg: &Config, input: &Path, output: &Path, json: bool) -> Result<Exit, CliError> {
     let chosen = choose(cfg, None)?;
     let provider = chosen.provider.name();
-    let (posts, skipped) = input::discover(input).map_err(|e| CliError::Usage(e.to_string()))?;
-    for s in &skipped {
-        tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
-    }
+    let (posts, _skipped) = crate::batch::discover(input, &[])?;
     // No store yet means nothing has run: nothing done, nothing spent.
     let store = match Store::open_read_only(output) {
         Ok(s) => Some(s),
         Err(StoreError::Missing(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    let done = done_posts(store.as_ref(), output)?;
-    let pending: Vec<&PostSource> = posts.iter().filter(|p| !done.contains(&p.id)).collect();
+    let pending = crate::batch::pending(store.as_ref(), &posts);
 
     let combined_ok = chosen.provider.supports_combined();
     // An image some earlier run already read costs nothing now.
@@ -159,20 +155,6 @@ pub fn plan(cfg: &Config, input: &Path, output: &Path, json: bool) -> Result<Exi
         print_table(&plan, input);
     }
     Ok(Exit::Done)
-}
-
-/// Posts a run would skip: done in the store, with their summary still on disk.
-fn done_posts(store: Option<&Store>, output: &Path) -> Result<HashSet<String>, CliError> {
-    let Some(store) = store else {
-        return Ok(HashSet::new());
-    };
-    let rows = store.posts().map_err(|e| CliError::Other(e.into()))?;
-    Ok(rows
-        .into_iter()
-        .filter(|p| p.state == PostState::Done)
-        .filter(|p| crate::output::post_dir(output, &p.safe_id).join("summary.json").is_file())
-        .map(|p| p.post_id)
-        .collect())
 }
 
 /// The packed way: text-only pending posts grouped as `run` groups them, every other post

@@ -268,11 +268,13 @@ pub fn load_image(post: &PostSource, path: &Path) -> Result<ImageInput, InputErr
 /// A cheap fingerprint of a post's files (names, sizes, modification times): when it is
 /// unchanged since the post was done, the post needs no work and no model check. A changed
 /// fingerprint only means "look again": the job identities (hashes of the content) decide
-/// whether anything is redone.
+/// whether anything is redone. Paths are canonical: `--input inputs` and `--input
+/// /abs/inputs` name the same files, and `plan` and `run` must agree on them.
 pub fn signature(post: &PostSource) -> String {
     let mut h = Sha256::new();
     let mut add_file = |path: &Path| {
-        h.update(path.to_string_lossy().as_bytes());
+        let canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        h.update(canonical.to_string_lossy().as_bytes());
         if let Ok(meta) = fs::metadata(path) {
             h.update(meta.len().to_le_bytes());
             let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
