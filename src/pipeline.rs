@@ -370,7 +370,7 @@ impl Pipeline {
         retry_failed: bool,
         halt: Arc<Halt>,
     ) -> Pipeline {
-        let policy = Policy::for_provider(dispatcher.provider.name());
+        let policy = Policy::for_provider(dispatcher.provider().name());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pipeline {
             store,
@@ -432,13 +432,13 @@ impl Pipeline {
     }
 
     fn provider_name(&self) -> &'static str {
-        self.dispatcher.provider.name()
+        self.dispatcher.provider().name()
     }
 
     /// Processes one post to its end state, recording it in the store.
     pub async fn process(&self, src: &PostSource) -> PostOutcome {
         // After Ctrl-C a post not started is left as it was: not read, hashed nor recorded.
-        if self.dispatcher.shutdown.stopping() {
+        if self.dispatcher.shutdown().stopping() {
             return PostOutcome::Interrupted;
         }
         // Taken before the files are read: a file edited mid-run must look changed next time.
@@ -469,7 +469,7 @@ impl Pipeline {
     }
 
     async fn process_inner(&self, src: &PostSource) -> PostOutcome {
-        if self.dispatcher.shutdown.stopping() {
+        if self.dispatcher.shutdown().stopping() {
             return PostOutcome::Interrupted;
         }
         let (mut post, mut entries) = match load(src) {
@@ -534,12 +534,12 @@ impl Pipeline {
     /// and as the provider's request size limit allows: never a request it is known to
     /// refuse (a post whose images together pass it is read image by image, then summarised).
     pub(crate) fn goes_combined(&self, post: &PostInput) -> bool {
-        goes_combined(self.mode, self.dispatcher.provider.as_ref(), &self.policy, self.inline_budget_bytes, post)
+        goes_combined(self.mode, self.dispatcher.provider().as_ref(), &self.policy, self.inline_budget_bytes, post)
     }
 
     /// The text an earlier OCR job read from `image`, when that job is done.
     pub(crate) fn read_before(&self, image: &ImageInput) -> Option<String> {
-        let revision = self.dispatcher.provider.revision(Stage::Ocr);
+        let revision = self.dispatcher.provider().revision(Stage::Ocr);
         let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256, image.prepared);
         let job = self.store.job(&key).ok().flatten().filter(|j| j.state == JobState::Done)?;
         let kept: Kept<String> = serde_json::from_str(job.result.as_deref()?).ok()?;
@@ -549,7 +549,7 @@ impl Pipeline {
     /// Keeps `answer` as the done result of job `job_id`, as a single request would have.
     pub(crate) fn keep<T: Serialize>(&self, job_id: i64, model: &str, answer: T) -> Result<(), StoreError> {
         let kept = Kept {
-            at: self.dispatcher.clock.now().to_string(),
+            at: self.dispatcher.clock().now().to_string(),
             model: model.to_string(),
             prompt: PROMPT_VERSION,
             answer,
@@ -588,7 +588,7 @@ impl Pipeline {
                     return Err(JobError::Failed(msg));
                 };
                 let kept = Kept {
-                    at: self.dispatcher.clock.now().to_string(),
+                    at: self.dispatcher.clock().now().to_string(),
                     model: answered.model,
                     prompt: PROMPT_VERSION,
                     answer,
@@ -616,7 +616,7 @@ impl Pipeline {
         post: &Arc<PostInput>,
         entries: &mut [ImageEntry],
     ) -> Result<Made, JobError> {
-        let key = combined_key(self.dispatcher.provider.as_ref(), post);
+        let key = combined_key(self.dispatcher.provider().as_ref(), post);
         let post2 = post.clone();
         let kept: Kept<CombinedAnswer> = self
             .job(&key, Stage::Combined, Some(&src.id), move || {
@@ -642,7 +642,7 @@ impl Pipeline {
     }
 
     async fn ocr(&self, image: &ImageInput, post_id: &str) -> OcrResult {
-        let revision = self.dispatcher.provider.revision(Stage::Ocr);
+        let revision = self.dispatcher.provider().revision(Stage::Ocr);
         let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256, image.prepared);
         let cell = {
             let mut cells = self.ocr_cells.lock().unwrap_or_else(|p| p.into_inner());
@@ -677,7 +677,7 @@ impl Pipeline {
         entries: &mut [ImageEntry],
     ) -> Result<Made, JobError> {
         let reads = futures::future::join_all(post.images.iter().map(|img| self.ocr(img, &src.id))).await;
-        if self.dispatcher.shutdown.stopping() {
+        if self.dispatcher.shutdown().stopping() {
             return Err(JobError::Interrupted);
         }
         let mut ocr_texts = Vec::new();
@@ -717,7 +717,7 @@ impl Pipeline {
         if let Some(t) = deferred {
             return Err(JobError::Deferred(t));
         }
-        let key = summary_key(self.dispatcher.provider.as_ref(), post, &ocr_texts);
+        let key = summary_key(self.dispatcher.provider().as_ref(), post, &ocr_texts);
         let post2 = post.clone();
         let kept: Kept<Extract> = self
             .job(&key, Stage::Summary, Some(&src.id), move || {

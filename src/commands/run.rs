@@ -23,7 +23,6 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunArgs {
@@ -100,17 +99,16 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         }
     });
 
-    let mut dispatcher = Dispatcher {
-        provider: chosen.provider.clone(),
-        quota: quota.clone(),
-        ledger: ledger.clone(),
-        slots: Arc::new(Semaphore::new(concurrency)),
-        run_id: run_id.clone(),
+    let mut dispatcher = Dispatcher::new(
+        chosen.provider.clone(),
+        quota.clone(),
+        ledger.clone(),
+        run_id.clone(),
         clock,
-        shutdown: shutdown.clone(),
-        ocr_models: chosen.ocr_models.clone(),
-        summary_models: chosen.summary_models.clone(),
-    };
+        shutdown.clone(),
+    )
+    .with_concurrency(concurrency)
+    .with_models(chosen.ocr_models.clone(), chosen.summary_models.clone());
     let mode = args.mode.unwrap_or(cfg.mode);
     adopt_outputs(&store, &chosen, &output, mode, cfg.inline_budget_bytes, &posts)?;
     // Posts done from the very same files need no model at all (their outputs are rendered
@@ -126,7 +124,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         validate_models(&chosen, &quota, &ledger, &store, &run_id, &clock, &mut dispatcher).await?;
         // Every post ends in a summary (or combined) request: when all of those pools are
         // known exhausted, nothing can finish today, and nothing is sent.
-        if let Some(reset) = quota.all_exhausted(&dispatcher.summary_models)
+        if let Some(reset) = quota.all_exhausted(dispatcher.summary_models())
             && !args.wait
         {
             return finish_deferred(&store, &run_id, &posts, reset);
@@ -150,7 +148,7 @@ pub async fn run(cfg: &Config, args: RunArgs) -> Result<Exit, CliError> {
         // summarise are then only rendered by the per-post pass below.
         let done = done_posts(&store);
         let pending = posts.iter().filter(|p| done.get(&p.id).is_none_or(|sig| *sig != input::signature(p))).count();
-        let remaining = quota.remaining_today(&pipeline.dispatcher.summary_models);
+        let remaining = quota.remaining_today(pipeline.dispatcher.summary_models());
         if pending > 1 && crate::pack::should_pack(mode, remaining, pending) && !shutdown.stopping() {
             let packed = crate::pack::run(&pipeline, &posts, &cfg.pack, concurrency).await;
             tracing::info!(
@@ -431,8 +429,7 @@ fn apply_validation(
             )));
         }
     }
-    dispatcher.ocr_models = stages[0].kept.clone();
-    dispatcher.summary_models = stages[1].kept.clone();
+    dispatcher.set_models(stages[0].kept.clone(), stages[1].kept.clone());
     Ok(())
 }
 
