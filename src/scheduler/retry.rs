@@ -306,18 +306,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn what_a_failure_means_for_the_job() {
+    fn failed(why: &str) -> End {
+        End::Failed(why.to_string())
+    }
+
+    /// The engine's business (nothing changes for the job), and transient trouble: the
+    /// job's own backoff, growing across models, capped, never past the deadline.
+    fn pool_rows() -> Vec<Row> {
         let d = Budget::default();
-        let failed = |m: &str| End::Failed(m.to_string());
-        let rows = vec![
-            // The engine's business: nothing changes for the job.
+        vec![
             row("per-minute 429", fresh(), "a", per_minute(), Verdict::Retry),
             row("model not found", fresh(), "a", Failure::ModelNotFound, Verdict::Retry),
             row("key rejected", fresh(), "a", Failure::KeyRejected, Verdict::Retry),
             row("billing", fresh(), "a", Failure::Billing, Verdict::Retry),
-            // Transient trouble: the job's own backoff, growing across models, capped, and
-            // never past the deadline.
             row("5xx", fresh(), "a", Failure::ServerError, Verdict::RetryAfter(base() + 500 * MS)),
             row("timeout", fresh(), "a", Failure::Timeout, Verdict::RetryAfter(base() + 500 * MS)),
             row("unreachable", fresh(), "a", Failure::Connection, Verdict::RetryAfter(base() + 500 * MS)),
@@ -343,13 +344,20 @@ mod tests {
                 Verdict::RetryAfter(base() + WINDOW),
             )
             .at(WINDOW - 100 * MS),
-            // A refused parameter: once is the provider's business, twice moves the job on.
+        ]
+    }
+
+    /// A refused parameter: once is the provider's business, twice moves the job on. A
+    /// blocked answer: the next model once, then the job fails with the reason. A request
+    /// the model will never take, a missing local tool.
+    fn refusal_rows() -> Vec<Row> {
+        let d = Budget::default();
+        vec![
             row("refused once", fresh(), "a", REFUSED, Verdict::Retry),
             row("refused twice", after(d, &[("a", REFUSED)]), "a", REFUSED, Verdict::Exclude).leaves(&["b"]),
             row("refused, counted per model", after(d, &[("a", REFUSED)]), "b", REFUSED, Verdict::Retry),
             row("refused drops a raised budget", after(d, &[("a", CUT)]), "a", REFUSED, Verdict::Retry),
             row("refused, packed", after(packed(), &[("a", CUT)]), "a", REFUSED, Verdict::Retry),
-            // Blocked: the next model once, then the job fails with the reason.
             row("blocked", fresh(), "a", blocked(), Verdict::Exclude).leaves(&["b"]),
             row(
                 "blocked twice",
@@ -359,7 +367,30 @@ mod tests {
                 Verdict::End(failed("blocked by the model (OTHER) twice")),
             )
             .ends(failed("blocked on b: boom")),
-            // Bad output: a cut-off answer first gets room and no thinking on the same model.
+            row("bad request", fresh(), "a", Failure::BadRequest, Verdict::Exclude).leaves(&["b"]),
+            row(
+                "bad request on the last model",
+                after(d, &[("a", Failure::BadRequest)]),
+                "b",
+                Failure::BadRequest,
+                Verdict::Exclude,
+            )
+            .ends(failed("bad_request on b: boom")),
+            row(
+                "unavailable",
+                fresh(),
+                "a",
+                Failure::Unavailable,
+                Verdict::End(End::Unavailable("server_error on a: boom".into())),
+            ),
+        ]
+    }
+
+    /// Bad output: a cut-off answer first gets room and no thinking on the same model; a
+    /// model that then fails again, or fails twice, is done for the job.
+    fn bad_output_rows() -> Vec<Row> {
+        let d = Budget::default();
+        vec![
             row("cut off", fresh(), "a", CUT, Verdict::Resend { budget: raised() }).budgets(raised(), d),
             row("cut off, packed", after(packed(), &[]), "b", CUT, Verdict::Resend { budget: raised() })
                 .budgets(packed(), raised()),
@@ -377,26 +408,12 @@ mod tests {
             row("bad, cut off, cut off", after(d, &[("a", BAD), ("a", CUT)]), "a", CUT, Verdict::Exclude)
                 .leaves(&["b"])
                 .budgets(raised(), d),
-            // A request the model will never take: this job moves on.
-            row("bad request", fresh(), "a", Failure::BadRequest, Verdict::Exclude).leaves(&["b"]),
-            row(
-                "bad request on the last model",
-                after(d, &[("a", Failure::BadRequest)]),
-                "b",
-                Failure::BadRequest,
-                Verdict::Exclude,
-            )
-            .ends(failed("bad_request on b: boom")),
-            // A local tool is missing: a later run.
-            row(
-                "unavailable",
-                fresh(),
-                "a",
-                Failure::Unavailable,
-                Verdict::End(End::Unavailable("server_error on a: boom".into())),
-            ),
-        ];
-        for r in rows {
+        ]
+    }
+
+    #[test]
+    fn what_a_failure_means_for_the_job() {
+        for r in [pool_rows(), refusal_rows(), bad_output_rows()].into_iter().flatten() {
             let mut s = r.before;
             let verdict = s.on_failure(r.model, &r.failure, "boom", base() + r.at);
             assert_eq!(verdict, r.verdict, "{}", r.name);
