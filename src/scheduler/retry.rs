@@ -425,12 +425,15 @@ mod tests {
         }
     }
 
+    /// What [`RetryState::candidates`] answers.
+    type Candidates = Result<Vec<String>, End>;
+
     #[test]
     fn whether_a_job_gets_another_attempt() {
         let d = Budget::default();
         let all_out = || after(d, &[("a", Failure::BadRequest), ("b", blocked())]);
         let none = RetryState::new(vec![], d, base() + WINDOW);
-        let rows: Vec<(&str, Result<Vec<String>, End>, Result<Vec<String>, End>)> = vec![
+        let rows: Vec<(&str, Candidates, Candidates)> = vec![
             ("fresh", fresh().candidates(base()), Ok(vec!["a".into(), "b".into()])),
             ("one model left", after(d, &[("a", blocked())]).candidates(base()), Ok(vec!["b".into()])),
             ("no model left", all_out().candidates(base()), Err(End::Failed("blocked on b: boom".into()))),
