@@ -81,7 +81,7 @@ pub struct Candidate {
 pub fn candidate(pipeline: &Pipeline, src: &PostSource) -> Option<Candidate> {
     let (post, _) = pipeline::load(src).ok()?;
     let post = Arc::new(post);
-    let provider = pipeline.dispatcher.provider.as_ref();
+    let provider = pipeline.dispatcher.provider().as_ref();
     let (stage, key, ocr) = if post.images.is_empty() && pipeline.goes_combined(&post) {
         (Stage::Combined, pipeline::combined_key(provider, &post), Vec::new())
     } else if pipeline.goes_combined(&post) {

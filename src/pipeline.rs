@@ -285,20 +285,9 @@ pub fn adopt(
     inline_budget_bytes: u64,
     src: &PostSource,
 ) -> Result<Adopted, StoreError> {
-    let path = output::post_dir(output_dir, &src.safe_id).join("summary.json");
-    let Some(summary) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Summary>(&b).ok()) else {
+    let Some(Adoptable { summary, prov, post, policy, signature }) = adoptable(provider, output_dir, src) else {
         return Ok(Adopted::Nothing);
     };
-    let Some(prov) = &summary.provenance else { return Ok(Adopted::Nothing) };
-    let signature = input::signature(src);
-    let Ok((mut post, _)) = load(src) else { return Ok(Adopted::Nothing) };
-    // Keyed as a run keys them: on the images as prepared for this provider.
-    let policy = Policy::for_provider(provider.name());
-    post.images = post.images.into_iter().filter_map(|i| prepare::prepare(i, &policy).ok().map(|p| p.image)).collect();
-    if prov.inputs_sha256 != inputs_sha256(&post) || summary.post_id != src.id {
-        return Ok(Adopted::Nothing);
-    }
-    let at = summary.produced_by.at.clone();
     let model = summary.produced_by.model.clone();
     let keep = |key: &str, stage: Stage, answer: String| -> Result<(), StoreError> {
         let job = store.ensure_job(key, stage.as_str(), Some(&src.id))?;
@@ -307,48 +296,109 @@ pub fn adopt(
         }
         Ok(())
     };
-    let read = |file: &str| {
-        summary.images.iter().find(|e| e.file == file && e.status == ImageStatus::Ok).and_then(|e| e.text.clone())
-    };
     let adopted = if goes_combined(mode, provider, &policy, inline_budget_bytes, &post) {
-        let key = combined_key(provider, &post);
-        if key != prov.job {
-            return Ok(Adopted::Nothing);
-        }
-        let images = post
-            .images
-            .iter()
-            .filter_map(|i| read(&i.file).map(|text| ImageTranscription { file: i.file.clone(), text }))
-            .collect();
-        let answer = CombinedAnswer { images, extract: summary.extract.clone() };
-        let kept = Kept { at, model: model.clone(), prompt: prov.prompt_version, answer };
-        keep(&key, Stage::Combined, serde_json::to_string(&kept).expect("answer serialises"))?;
-        Adopted::Summary
+        adopt_combined(provider, &summary, &prov, &post, &keep)?
     } else {
-        let revision = provider.revision(Stage::Ocr);
-        let mut ocr_texts = Vec::new();
-        for img in &post.images {
-            let text = read(&img.file);
-            if let Some(t) = &text {
-                let kept =
-                    Kept { at: at.clone(), model: model.clone(), prompt: prov.prompt_version, answer: t.clone() };
-                let key = ocr_job_key(provider.name(), revision.as_deref(), &img.sha256, img.prepared);
-                keep(&key, Stage::Ocr, serde_json::to_string(&kept).expect("answer serialises"))?;
-            }
-            ocr_texts.push(OcrText { file: img.file.clone(), text });
-        }
-        let key = summary_key(provider, &post, &ocr_texts);
-        if key != prov.job {
-            return Ok(Adopted::Partly);
-        }
-        let kept = Kept { at, model: model.clone(), prompt: prov.prompt_version, answer: summary.extract.clone() };
-        keep(&key, Stage::Summary, serde_json::to_string(&kept).expect("answer serialises"))?;
-        Adopted::Summary
+        adopt_split(provider, &summary, &prov, &post, &keep)?
     };
+    if adopted != Adopted::Summary {
+        return Ok(adopted);
+    }
     let source = src.path.display().to_string();
     store.upsert_post(&src.id, &src.safe_id, &source, PostState::Done, None, None)?;
     store.set_post_signature(&src.id, &signature)?;
     Ok(adopted)
+}
+
+/// A finished output whose inputs still match the post's files, with what adoption needs.
+struct Adoptable {
+    summary: Summary,
+    /// The summary's provenance.
+    prov: Provenance,
+    /// The post as a run would send it: its images prepared for the provider.
+    post: PostInput,
+    policy: Policy,
+    /// The fingerprint of the post's files, taken before they were read.
+    signature: String,
+}
+
+/// The output of `src`, when it has provenance and was made from the post's current inputs.
+fn adoptable(provider: &dyn Provider, output_dir: &std::path::Path, src: &PostSource) -> Option<Adoptable> {
+    let path = output::post_dir(output_dir, &src.safe_id).join("summary.json");
+    let summary = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Summary>(&b).ok())?;
+    let prov = summary.provenance.clone()?;
+    let signature = input::signature(src);
+    let (mut post, _) = load(src).ok()?;
+    // Keyed as a run keys them: on the images as prepared for this provider.
+    let policy = Policy::for_provider(provider.name());
+    post.images = post.images.into_iter().filter_map(|i| prepare::prepare(i, &policy).ok().map(|p| p.image)).collect();
+    if prov.inputs_sha256 != inputs_sha256(&post) || summary.post_id != src.id {
+        return None;
+    }
+    Some(Adoptable { summary, prov, post, policy, signature })
+}
+
+/// Keeps an adopted answer as the done result of the job with this key and stage.
+type Keep<'a> = dyn Fn(&str, Stage, String) -> Result<(), StoreError> + 'a;
+
+/// The text an output says was read from image `file`.
+fn read_in(summary: &Summary, file: &str) -> Option<String> {
+    summary.images.iter().find(|e| e.file == file && e.status == ImageStatus::Ok).and_then(|e| e.text.clone())
+}
+
+/// Adopts an output made by a combined job, when its key is the one a run would use now.
+fn adopt_combined(
+    provider: &dyn Provider,
+    summary: &Summary,
+    prov: &Provenance,
+    post: &PostInput,
+    keep: &Keep,
+) -> Result<Adopted, StoreError> {
+    let key = combined_key(provider, post);
+    if key != prov.job {
+        return Ok(Adopted::Nothing);
+    }
+    let images = post
+        .images
+        .iter()
+        .filter_map(|i| read_in(summary, &i.file).map(|text| ImageTranscription { file: i.file.clone(), text }))
+        .collect();
+    let answer = CombinedAnswer { images, extract: summary.extract.clone() };
+    let at = summary.produced_by.at.clone();
+    let kept = Kept { at, model: summary.produced_by.model.clone(), prompt: prov.prompt_version, answer };
+    keep(&key, Stage::Combined, serde_json::to_string(&kept).expect("answer serialises"))?;
+    Ok(Adopted::Summary)
+}
+
+/// Adopts the OCR answers of an output (split mode), then its summary when the summary
+/// job's key is the one a run would use now.
+fn adopt_split(
+    provider: &dyn Provider,
+    summary: &Summary,
+    prov: &Provenance,
+    post: &PostInput,
+    keep: &Keep,
+) -> Result<Adopted, StoreError> {
+    let at = summary.produced_by.at.clone();
+    let model = summary.produced_by.model.clone();
+    let revision = provider.revision(Stage::Ocr);
+    let mut ocr_texts = Vec::new();
+    for img in &post.images {
+        let text = read_in(summary, &img.file);
+        if let Some(t) = &text {
+            let kept = Kept { at: at.clone(), model: model.clone(), prompt: prov.prompt_version, answer: t.clone() };
+            let key = ocr_job_key(provider.name(), revision.as_deref(), &img.sha256, img.prepared);
+            keep(&key, Stage::Ocr, serde_json::to_string(&kept).expect("answer serialises"))?;
+        }
+        ocr_texts.push(OcrText { file: img.file.clone(), text });
+    }
+    let key = summary_key(provider, post, &ocr_texts);
+    if key != prov.job {
+        return Ok(Adopted::Partly);
+    }
+    let kept = Kept { at, model, prompt: prov.prompt_version, answer: summary.extract.clone() };
+    keep(&key, Stage::Summary, serde_json::to_string(&kept).expect("answer serialises"))?;
+    Ok(Adopted::Summary)
 }
 
 fn hash_parts(parts: &[&[u8]]) -> String {
@@ -370,7 +420,7 @@ impl Pipeline {
         retry_failed: bool,
         halt: Arc<Halt>,
     ) -> Pipeline {
-        let policy = Policy::for_provider(dispatcher.provider.name());
+        let policy = Policy::for_provider(dispatcher.provider().name());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pipeline {
             store,
@@ -432,13 +482,13 @@ impl Pipeline {
     }
 
     fn provider_name(&self) -> &'static str {
-        self.dispatcher.provider.name()
+        self.dispatcher.provider().name()
     }
 
     /// Processes one post to its end state, recording it in the store.
     pub async fn process(&self, src: &PostSource) -> PostOutcome {
         // After Ctrl-C a post not started is left as it was: not read, hashed nor recorded.
-        if self.dispatcher.shutdown.stopping() {
+        if self.dispatcher.shutdown().stopping() {
             return PostOutcome::Interrupted;
         }
         // Taken before the files are read: a file edited mid-run must look changed next time.
@@ -469,7 +519,7 @@ impl Pipeline {
     }
 
     async fn process_inner(&self, src: &PostSource) -> PostOutcome {
-        if self.dispatcher.shutdown.stopping() {
+        if self.dispatcher.shutdown().stopping() {
             return PostOutcome::Interrupted;
         }
         let (mut post, mut entries) = match load(src) {
@@ -501,7 +551,20 @@ impl Pipeline {
             Err(JobError::Deferred(t)) => return PostOutcome::Deferred(t),
             Err(JobError::Interrupted) => return PostOutcome::Interrupted,
         };
-        let summary = Summary {
+        let summary = self.summary_of(src, &post, made, entries);
+        match output::write_post(&self.output, &src.safe_id, &summary) {
+            Ok(_) => PostOutcome::Done(ImageTally::of(&summary.images)),
+            Err(e) => {
+                // The answer is in the store: a rerun on a disk with room writes it unasked.
+                self.halt.write_failed(e.to_string());
+                PostOutcome::Interrupted
+            }
+        }
+    }
+
+    /// A post's summary, from what its job made and how its images fared.
+    fn summary_of(&self, src: &PostSource, post: &PostInput, made: Made, entries: Vec<ImageEntry>) -> Summary {
+        Summary {
             schema_version: SCHEMA_VERSION,
             post_id: src.id.clone(),
             title: post.title.clone(),
@@ -515,18 +578,10 @@ impl Pipeline {
             produced_by: ProducedBy { provider: self.provider_name().into(), model: made.model, at: made.at },
             provenance: Some(Provenance {
                 job: made.job,
-                inputs_sha256: inputs_sha256(&post),
+                inputs_sha256: inputs_sha256(post),
                 prompt_version: made.prompt,
                 schema_version: SCHEMA_VERSION,
             }),
-        };
-        match output::write_post(&self.output, &src.safe_id, &summary) {
-            Ok(_) => PostOutcome::Done(ImageTally::of(&summary.images)),
-            Err(e) => {
-                // The answer is in the store: a rerun on a disk with room writes it unasked.
-                self.halt.write_failed(e.to_string());
-                PostOutcome::Interrupted
-            }
         }
     }
 
@@ -534,12 +589,12 @@ impl Pipeline {
     /// and as the provider's request size limit allows: never a request it is known to
     /// refuse (a post whose images together pass it is read image by image, then summarised).
     pub(crate) fn goes_combined(&self, post: &PostInput) -> bool {
-        goes_combined(self.mode, self.dispatcher.provider.as_ref(), &self.policy, self.inline_budget_bytes, post)
+        goes_combined(self.mode, self.dispatcher.provider().as_ref(), &self.policy, self.inline_budget_bytes, post)
     }
 
     /// The text an earlier OCR job read from `image`, when that job is done.
     pub(crate) fn read_before(&self, image: &ImageInput) -> Option<String> {
-        let revision = self.dispatcher.provider.revision(Stage::Ocr);
+        let revision = self.dispatcher.provider().revision(Stage::Ocr);
         let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256, image.prepared);
         let job = self.store.job(&key).ok().flatten().filter(|j| j.state == JobState::Done)?;
         let kept: Kept<String> = serde_json::from_str(job.result.as_deref()?).ok()?;
@@ -549,7 +604,7 @@ impl Pipeline {
     /// Keeps `answer` as the done result of job `job_id`, as a single request would have.
     pub(crate) fn keep<T: Serialize>(&self, job_id: i64, model: &str, answer: T) -> Result<(), StoreError> {
         let kept = Kept {
-            at: self.dispatcher.clock.now().to_string(),
+            at: self.dispatcher.clock().now().to_string(),
             model: model.to_string(),
             prompt: PROMPT_VERSION,
             answer,
@@ -588,7 +643,7 @@ impl Pipeline {
                     return Err(JobError::Failed(msg));
                 };
                 let kept = Kept {
-                    at: self.dispatcher.clock.now().to_string(),
+                    at: self.dispatcher.clock().now().to_string(),
                     model: answered.model,
                     prompt: PROMPT_VERSION,
                     answer,
@@ -616,7 +671,7 @@ impl Pipeline {
         post: &Arc<PostInput>,
         entries: &mut [ImageEntry],
     ) -> Result<Made, JobError> {
-        let key = combined_key(self.dispatcher.provider.as_ref(), post);
+        let key = combined_key(self.dispatcher.provider().as_ref(), post);
         let post2 = post.clone();
         let kept: Kept<CombinedAnswer> = self
             .job(&key, Stage::Combined, Some(&src.id), move || {
@@ -642,7 +697,7 @@ impl Pipeline {
     }
 
     async fn ocr(&self, image: &ImageInput, post_id: &str) -> OcrResult {
-        let revision = self.dispatcher.provider.revision(Stage::Ocr);
+        let revision = self.dispatcher.provider().revision(Stage::Ocr);
         let key = ocr_job_key(self.provider_name(), revision.as_deref(), &image.sha256, image.prepared);
         let cell = {
             let mut cells = self.ocr_cells.lock().unwrap_or_else(|p| p.into_inner());
@@ -677,7 +732,7 @@ impl Pipeline {
         entries: &mut [ImageEntry],
     ) -> Result<Made, JobError> {
         let reads = futures::future::join_all(post.images.iter().map(|img| self.ocr(img, &src.id))).await;
-        if self.dispatcher.shutdown.stopping() {
+        if self.dispatcher.shutdown().stopping() {
             return Err(JobError::Interrupted);
         }
         let mut ocr_texts = Vec::new();
@@ -717,7 +772,7 @@ impl Pipeline {
         if let Some(t) = deferred {
             return Err(JobError::Deferred(t));
         }
-        let key = summary_key(self.dispatcher.provider.as_ref(), post, &ocr_texts);
+        let key = summary_key(self.dispatcher.provider().as_ref(), post, &ocr_texts);
         let post2 = post.clone();
         let kept: Kept<Extract> = self
             .job(&key, Stage::Summary, Some(&src.id), move || {

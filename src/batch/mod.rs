@@ -35,7 +35,6 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// What `postmill run` was asked for, beyond the config.
 #[derive(Debug, Clone, Default)]
@@ -292,17 +291,16 @@ impl Batch {
             ocr: self.chosen.ocr_models.clone(),
             summary: self.chosen.summary_models.clone(),
         });
-        let dispatcher = Dispatcher {
-            provider: self.chosen.provider.clone(),
-            quota: self.quota.clone(),
-            ledger: self.ledger.clone(),
-            slots: Arc::new(Semaphore::new(self.settings.concurrency)),
-            run_id: self.run_id.clone(),
-            clock: self.clock,
-            shutdown: self.shutdown.clone(),
-            ocr_models: models.ocr,
-            summary_models: models.summary,
-        };
+        let dispatcher = Dispatcher::new(
+            self.chosen.provider.clone(),
+            self.quota.clone(),
+            self.ledger.clone(),
+            self.run_id.clone(),
+            self.clock,
+            self.shutdown.clone(),
+        )
+        .with_concurrency(self.settings.concurrency)
+        .with_models(models.ocr, models.summary);
         Pipeline::new(
             self.store.clone(),
             Arc::new(dispatcher),
@@ -318,7 +316,7 @@ impl Batch {
     /// summarise are then only rendered by the per-post pass.
     async fn pack(&self, pipeline: &Pipeline) {
         let pending = pending(Some(&self.store), &self.posts).len();
-        let remaining = self.quota.remaining_today(&pipeline.dispatcher.summary_models);
+        let remaining = self.quota.remaining_today(&pipeline.dispatcher.summary_models());
         if pending > 1 && crate::pack::should_pack(self.settings.mode, remaining, pending) && !self.shutdown.stopping()
         {
             let packed = crate::pack::run(pipeline, &self.posts, &self.settings.pack, self.settings.concurrency).await;

@@ -1,28 +1,24 @@
 //! The scheduler: turns one job's task into an answer, through the quota engine, with
 //! at most `concurrency` requests in flight, recording every attempt in the ledger.
 //!
-//! The retry policy lives here, per job: the engine decides *where* a request may go;
-//! this decides *whether* a failed job tries again, on which models, with what budget.
-//!
-//! - Transient trouble (5xx, timeouts, an unreachable host, quotas) never fails a job: it
-//!   retries across its models for at most `job_window`, then is left deferred for a
-//!   later run (exit 75). The pool's circuit breaker, not a count, spaces the requests.
-//! - A budget (a raised output limit, thinking reduced) belongs to the model it was raised
-//!   for and never travels to another one; a refused parameter never drops a model (the
-//!   provider resends without it; twice refused, this job moves on, the model stays).
+//! [`Dispatcher`] is the executor: a slot, a quota permit, the request, its ledger row.
+//! What a failure means for the job (wait, next model, a raised budget, give up) is the
+//! pure policy in [`retry`]; what it means for the pool is the quota engine's.
 
-use crate::ledger::{AttemptRecord, Ledger};
-use crate::provider::redact::shorten;
-use crate::provider::{Budget, Call, Failure, Generation, Provider, RAISED_OUTPUT_TOKENS, Task};
-use crate::quota::clock::Clock;
+pub mod retry;
+
+use crate::attempt::{AttemptRecord, Failure};
+use crate::clock::Clock;
+use crate::ledger::Ledger;
+use crate::provider::{Call, CallError, Generation, Provider};
 use crate::quota::estimate::task_tokens;
 use crate::quota::{Decision, Permit, QuotaEngine};
-use backon::BackoffBuilder;
+use crate::redact::shorten;
+use crate::task::{Budget, Task};
 use jiff::Timestamp;
-use std::collections::{HashMap, HashSet};
+use retry::{End, RetryState, Verdict};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -63,16 +59,19 @@ impl Shutdown {
     }
 }
 
+/// Runs jobs' requests, one attempt after another as the job's [`RetryState`] decides.
+/// Built with [`Dispatcher::new`]; callers read what they need through its accessors.
 pub struct Dispatcher {
-    pub provider: Arc<dyn Provider>,
-    pub quota: Arc<QuotaEngine>,
-    pub ledger: Arc<Ledger>,
-    pub slots: Arc<Semaphore>,
-    pub run_id: String,
-    pub clock: Clock,
-    pub shutdown: Shutdown,
-    pub ocr_models: Vec<String>,
-    pub summary_models: Vec<String>,
+    provider: Arc<dyn Provider>,
+    quota: Arc<QuotaEngine>,
+    ledger: Arc<Ledger>,
+    /// Requests in flight at most.
+    slots: Arc<Semaphore>,
+    run_id: String,
+    clock: Clock,
+    shutdown: Shutdown,
+    ocr_models: Vec<String>,
+    summary_models: Vec<String>,
 }
 
 /// The answer and the model that gave it.
@@ -82,7 +81,74 @@ pub struct Answered {
     pub model: String,
 }
 
+/// A request cleared to leave: its concurrency slot and its quota permit.
+struct Cleared {
+    slot: OwnedSemaphorePermit,
+    permit: Permit,
+}
+
 impl Dispatcher {
+    /// A dispatcher for run `run_id`: one request at a time and no model until
+    /// [`Dispatcher::with_concurrency`] and [`Dispatcher::with_models`] say otherwise.
+    pub fn new(
+        provider: Arc<dyn Provider>,
+        quota: Arc<QuotaEngine>,
+        ledger: Arc<Ledger>,
+        run_id: impl Into<String>,
+        clock: Clock,
+        shutdown: Shutdown,
+    ) -> Dispatcher {
+        Dispatcher {
+            provider,
+            quota,
+            ledger,
+            slots: Arc::new(Semaphore::new(1)),
+            run_id: run_id.into(),
+            clock,
+            shutdown,
+            ocr_models: Vec::new(),
+            summary_models: Vec::new(),
+        }
+    }
+
+    /// At most `n` requests in flight.
+    pub fn with_concurrency(mut self, n: usize) -> Dispatcher {
+        self.slots = Arc::new(Semaphore::new(n));
+        self
+    }
+
+    /// The models each stage may use, in order of preference.
+    pub fn with_models(mut self, ocr: Vec<String>, summary: Vec<String>) -> Dispatcher {
+        self.set_models(ocr, summary);
+        self
+    }
+
+    /// Replaces the models (once ListModels has cut the configured lists).
+    pub fn set_models(&mut self, ocr: Vec<String>, summary: Vec<String>) {
+        self.ocr_models = ocr;
+        self.summary_models = summary;
+    }
+
+    pub fn provider(&self) -> &Arc<dyn Provider> {
+        &self.provider
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    pub fn ocr_models(&self) -> &[String] {
+        &self.ocr_models
+    }
+
+    pub fn summary_models(&self) -> &[String] {
+        &self.summary_models
+    }
+
     fn models_for(&self, task: &Task) -> &[String] {
         match task {
             Task::Ocr { .. } => &self.ocr_models,
@@ -96,134 +162,82 @@ impl Dispatcher {
         self.request_inner(task, post_id, job_ids).instrument(span).await
     }
 
+    /// Attempt after attempt: a slot and a permit, the request, then the policy's verdict.
     async fn request_inner(&self, task: &Task, post_id: Option<&str>, job_ids: &[i64]) -> Result<Answered, JobError> {
-        let models = self.models_for(task).to_vec();
-        let tokens = task_tokens(task);
         let deadline = Instant::now() + self.quota.policy().job_window;
-        // Models this job cannot use (blocked, refused twice, bad output): the model
-        // stays for every other job.
-        let mut excluded: HashSet<String> = HashSet::new();
-        let mut budgets: HashMap<String, Budget> = HashMap::new();
-        let mut bad_output: HashMap<String, usize> = HashMap::new();
-        let mut refused: HashMap<String, usize> = HashMap::new();
-        let mut backoff: Option<backon::ExponentialBackoff> = None;
-        let mut blocked = 0;
-        let mut last_error = String::from("no model could be tried");
+        // A packed request starts with the output budget its posts need.
+        let mut retry = RetryState::new(self.models_for(task).to_vec(), task.initial_budget(), deadline);
+        let tokens = task_tokens(task);
         loop {
             if self.shutdown.stopping() {
                 return Err(JobError::Interrupted);
             }
-            let candidates: Vec<String> = models.iter().filter(|m| !excluded.contains(*m)).cloned().collect();
-            if candidates.is_empty() {
-                return Err(JobError::Failed(last_error));
-            }
-            if Instant::now() >= deadline {
-                return Err(self.out_of_time(None, &last_error));
-            }
-            // A slot first, then the quota: pacing tokens are never spent on a request that
-            // would then sit waiting for a slot.
-            let slot = tokio::select! {
-                s = self.slots.clone().acquire_owned() => s.expect("semaphore never closed"),
-                _ = self.shutdown.reached(1) => return Err(JobError::Interrupted),
-            };
-            let permit = match self.quota.acquire(&candidates, tokens) {
-                Decision::Go(p) => p,
-                Decision::Wait(at) => {
-                    drop(slot);
-                    if at > deadline {
-                        return Err(self.out_of_time(Some(at), &last_error));
-                    }
-                    let changed = self.quota.changed.notified();
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(at) => {}
-                        _ = changed => {}
-                        _ = self.shutdown.reached(1) => return Err(JobError::Interrupted),
-                    }
-                    continue;
-                }
-                Decision::Exhausted(reset) => return Err(JobError::Deferred(reset)),
-                Decision::Stopped(_) => return Err(JobError::Deferred(self.clock.now())),
-                Decision::NoRoute(why) => return Err(JobError::Failed(format!("{why}; last error: {last_error}"))),
-            };
+            let candidates = retry.candidates(Instant::now()).map_err(|end| self.end(end, &retry))?;
+            let Some(Cleared { slot, permit }) = self.clear(&candidates, tokens, &retry).await? else { continue };
             let model = permit.pool.model.clone();
-            // A packed request starts with the output budget its posts need.
-            let budget = budgets.get(&model).copied().unwrap_or_else(|| task.initial_budget());
-            let outcome = self.send(task, &permit, budget, post_id, job_ids).await;
+            let sent = self.send(task, &permit, retry.budget(&model), post_id, job_ids).await;
             drop(slot);
-            let failure = match outcome {
+            let error = match sent {
                 Sent::Answer(generation) => {
                     self.quota.observe(&permit, Ok(()));
                     return Ok(Answered { generation, model });
                 }
                 Sent::Abandoned => return Err(JobError::Interrupted),
-                Sent::Failed(e) => {
-                    self.quota.observe(&permit, Err(&e.failure));
-                    if e.failure == Failure::Connection {
-                        self.quota.unreachable(&e.message);
-                    }
-                    last_error = format!("{} on {model}: {}", e.failure.outcome().as_str(), e.message);
-                    e.failure
-                }
+                Sent::Failed(e) => e,
             };
-            match failure {
-                // The engine has learned what it needs; the next acquire goes elsewhere,
-                // waits, or defers.
-                Failure::RateLimited(_) | Failure::ModelNotFound | Failure::KeyRejected | Failure::Billing => {}
-                Failure::ServerError | Failure::Timeout | Failure::Connection => {
-                    // The pool's breaker spaces requests once trouble lasts; this spaces the
-                    // job's own first retries.
-                    let delay = backoff
-                        .get_or_insert_with(|| {
-                            backon::ExponentialBuilder::default()
-                                .with_min_delay(Duration::from_millis(500))
-                                // Short: long pauses are the breaker's, shared by the pool.
-                                .with_max_delay(Duration::from_secs(5))
-                                .with_jitter()
-                                .without_max_times()
-                                .build()
-                        })
-                        .next()
-                        .unwrap_or(Duration::from_secs(5));
-                    let until = (Instant::now() + delay).min(deadline);
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(until) => {}
-                        _ = self.shutdown.reached(1) => return Err(JobError::Interrupted),
-                    }
-                }
-                Failure::Refused(_) => {
-                    // The provider already resent without the refused setting; a second
-                    // refusal means this job goes to its next model, the model stays.
-                    budgets.remove(&model);
-                    let n = refused.entry(model.clone()).or_default();
-                    *n += 1;
-                    if *n >= 2 {
-                        excluded.insert(model);
-                    }
-                }
-                Failure::Blocked { reason } => {
-                    blocked += 1;
-                    excluded.insert(model);
-                    if blocked >= 2 {
-                        return Err(JobError::Failed(format!("blocked by the model ({reason}) twice")));
-                    }
-                }
-                Failure::BadOutput { truncated: true } if !budget.thinking_off => {
-                    // Thinking ate the output budget: retry on the same model with as much
-                    // room as it allows and as little thinking as it accepts.
-                    budgets.insert(model, Budget { max_output_tokens: Some(RAISED_OUTPUT_TOKENS), thinking_off: true });
-                }
-                Failure::BadOutput { .. } => {
-                    let n = bad_output.entry(model.clone()).or_default();
-                    *n += 1;
-                    if *n >= 2 || budget.thinking_off {
-                        excluded.insert(model);
-                    }
-                }
-                Failure::BadRequest => {
-                    excluded.insert(model);
-                }
-                Failure::Unavailable => return Err(JobError::Unavailable(last_error)),
+            self.quota.observe(&permit, Err(&error.failure));
+            if error.failure == Failure::Connection {
+                self.quota.unreachable(&error.message);
             }
+            match retry.on_failure(&model, &error.failure, &error.message, Instant::now()) {
+                Verdict::Retry | Verdict::Resend { .. } | Verdict::Exclude => {}
+                Verdict::RetryAfter(at) => self.pause_until(at).await?,
+                Verdict::End(end) => return Err(self.end(end, &retry)),
+            }
+        }
+    }
+
+    /// A slot first, then the quota: pacing tokens are never spent on a request that would
+    /// then sit waiting for a slot. `None` once the job has waited for a pool: ask again.
+    async fn clear(&self, candidates: &[String], tokens: u64, retry: &RetryState) -> Result<Option<Cleared>, JobError> {
+        let slot = tokio::select! {
+            s = self.slots.clone().acquire_owned() => s.expect("semaphore never closed"),
+            _ = self.shutdown.reached(1) => return Err(JobError::Interrupted),
+        };
+        match self.quota.acquire(candidates, tokens) {
+            Decision::Go(permit) => Ok(Some(Cleared { slot, permit })),
+            Decision::Wait(at) => {
+                // Nobody holds a slot while waiting for a pool.
+                drop(slot);
+                retry.wait_for_pool(at).map_err(|end| self.end(end, retry))?;
+                let changed = self.quota.changed.notified();
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = changed => {}
+                    _ = self.shutdown.reached(1) => return Err(JobError::Interrupted),
+                }
+                Ok(None)
+            }
+            Decision::Exhausted(reset) => Err(JobError::Deferred(reset)),
+            Decision::Stopped(_) => Err(JobError::Deferred(self.clock.now())),
+            Decision::NoRoute(why) => Err(self.end(retry.no_route(&why), retry)),
+        }
+    }
+
+    /// Waits out the job's own backoff, unless the run stops meanwhile.
+    async fn pause_until(&self, at: Instant) -> Result<(), JobError> {
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => Ok(()),
+            _ = self.shutdown.reached(1) => Err(JobError::Interrupted),
+        }
+    }
+
+    /// The policy's end of a job, as the job's caller knows it.
+    fn end(&self, end: End, retry: &RetryState) -> JobError {
+        match end {
+            End::Failed(why) => JobError::Failed(why),
+            End::Unavailable(why) => JobError::Unavailable(why),
+            End::OutOfTime { ready_at } => self.out_of_time(ready_at, retry.last_error()),
         }
     }
 
@@ -239,12 +253,29 @@ impl Dispatcher {
         JobError::Deferred(resume)
     }
 
+    /// One attempt: written ahead in the ledger, sent, completed with its outcome.
     async fn send(&self, task: &Task, permit: &Permit, budget: Budget, post_id: Option<&str>, job_ids: &[i64]) -> Sent {
         // The latency counts from the attempt's `ts`, the write-ahead included: `ts + latency`
         // is when the answer arrived, which `audit` uses to tell requests in flight from waste.
         let started = self.clock.now();
         let t0 = std::time::Instant::now();
-        let mut record = AttemptRecord {
+        let mut record = self.attempt_record(task, permit, post_id, started);
+        // Written ahead: a request the ledger cannot hold does not leave.
+        let Some(attempt) = self.ledger.begin(&record, job_ids) else { return Sent::Abandoned };
+        let call = Call { key: permit.key.as_ref(), model: &permit.pool.model, task, budget };
+        let result = tokio::select! {
+            r = self.provider.generate(call) => Some(r),
+            _ = self.shutdown.reached(2) => None,
+        };
+        record.latency_ms = t0.elapsed().as_millis() as u64;
+        let sent = self.settle(&mut record, permit, result);
+        self.ledger.complete(attempt, &record);
+        sent
+    }
+
+    /// The ledger row of an attempt at its start.
+    fn attempt_record(&self, task: &Task, permit: &Permit, post_id: Option<&str>, started: Timestamp) -> AttemptRecord {
+        AttemptRecord {
             post_id: post_id.map(str::to_string),
             posts: match task {
                 Task::Packed { posts, .. } => Some(posts.len() as u32),
@@ -260,16 +291,17 @@ impl Dispatcher {
                 permit.key_id(),
                 &permit.pool.model,
             )
-        };
-        // Written ahead: a request the ledger cannot hold does not leave.
-        let Some(attempt) = self.ledger.begin(&record, job_ids) else { return Sent::Abandoned };
-        let call = Call { key: permit.key.as_ref(), model: &permit.pool.model, task, budget };
-        let result = tokio::select! {
-            r = self.provider.generate(call) => Some(r),
-            _ = self.shutdown.reached(2) => None,
-        };
-        record.latency_ms = t0.elapsed().as_millis() as u64;
-        let sent = match result {
+        }
+    }
+
+    /// Fills the attempt's row with how it ended (`None`: abandoned at shutdown).
+    fn settle(
+        &self,
+        record: &mut AttemptRecord,
+        permit: &Permit,
+        result: Option<Result<Generation, CallError>>,
+    ) -> Sent {
+        match result {
             None => {
                 record.outcome = "timeout".into();
                 record.error = Some("abandoned at shutdown".into());
@@ -298,15 +330,13 @@ impl Dispatcher {
                 tracing::debug!(model = %permit.pool.model, key = permit.key_id(), outcome = %record.outcome, "{}", e.message);
                 Sent::Failed(e)
             }
-        };
-        self.ledger.complete(attempt, &record);
-        sent
+        }
     }
 }
 
 enum Sent {
     Answer(Generation),
-    Failed(crate::provider::CallError),
+    Failed(CallError),
     Abandoned,
 }
 
@@ -314,9 +344,10 @@ enum Sent {
 mod tests {
     use super::*;
     use crate::config::{ApiKey, RetryPolicy};
-    use crate::provider::{Answer, CallError, ModelInfo, PostInput, Usage};
+    use crate::provider::{Answer, ModelInfo, PostInput, Usage};
     use crate::store::Store;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     /// Answers each call with the next scripted result and remembers what it was asked.
     struct Scripted {
@@ -359,17 +390,15 @@ mod tests {
         let quota = Arc::new(
             QuotaEngine::new("scripted", &[], Default::default(), store.clone(), Clock::system()).with_policy(policy),
         );
-        let d = Dispatcher {
-            provider: provider.clone(),
+        let d = Dispatcher::new(
+            provider.clone(),
             quota,
-            ledger: Arc::new(Ledger::open(store).unwrap()),
-            slots: Arc::new(Semaphore::new(1)),
-            run_id: "test".into(),
-            clock: Clock::system(),
-            shutdown: Shutdown::new().1,
-            ocr_models: vec!["a".into(), "b".into()],
-            summary_models: vec!["a".into(), "b".into()],
-        };
+            Arc::new(Ledger::open(store).unwrap()),
+            "test",
+            Clock::system(),
+            Shutdown::new().1,
+        )
+        .with_models(vec!["a".into(), "b".into()], vec!["a".into(), "b".into()]);
         (d, provider)
     }
 
