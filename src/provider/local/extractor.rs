@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 /// The name of the one round of a post that names none (and whose title names none).
 /// Bumped with every change to what the extractor finds: part of the identity of local
 /// summary jobs, so a better extractor redoes them (they cost nothing).
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 const DEFAULT_ROUND: &str = "面试";
 /// Lines longer than this are prose, never a question.
@@ -71,7 +71,9 @@ pub fn extract(title: Option<&str>, text: &str, ocr: &[&str]) -> Extract {
     }
     let parsed = parse(&lines, title);
     let all_text = lines.join("\n");
-    let company = find_company(title.unwrap_or(""), true).or_else(|| find_company(&all_text, false));
+    let company = find_company(title.unwrap_or(""), true)
+        .or_else(|| lines.iter().find_map(|l| headline_company(l)))
+        .or_else(|| find_company(&all_text, false));
     let position = title.and_then(position_from_title);
     let coding_problems = coding_problems(&parsed.rounds, &parsed.prose);
     let topics = find_topics(&format!("{}\n{all_text}", title.unwrap_or("")));
@@ -614,6 +616,24 @@ fn find_company(text: &str, is_title: bool) -> Option<String> {
         .map(|(_, _, name)| name.to_string())
 }
 
+/// The company a post's headline names in its own slot, `日期 - 公司 - 岗位轮次`
+/// (`26.7.20 - FOSHO - AI应用开发二面`): the way authors head a post, so the name counts
+/// even when no dictionary knows it (a small company). Known names keep their canonical form.
+fn headline_company(line: &str) -> Option<String> {
+    static HEADLINE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^\d{1,4}[./年-]\d{1,2}(?:[./月-]\d{1,2}日?)?\s*[-–—|｜]\s*([^-–—|｜]{1,20}?)\s*[-–—|｜]\s*(\S.*)$")
+            .expect("headline")
+    });
+    const ROLE: &[&str] = &["开发", "工程师", "实习", "算法", "岗", "面", "后端", "前端", "测试", "产品"];
+    let c = HEADLINE.captures(line.trim())?;
+    let (name, rest) = (c.get(1)?.as_str().trim(), c.get(2)?.as_str());
+    let names_a_role = |t: &str| ROLE.iter().any(|w| t.contains(w)) || ROUND_RE.is_match(t);
+    if name.is_empty() || name.chars().any(|c| c.is_ascii_digit()) || names_a_role(name) || !names_a_role(rest) {
+        return None;
+    }
+    find_company(name, true).or_else(|| Some(name.to_string()))
+}
+
 /// Where an alias names the company interviewed at: `前字节的员工` (a former employee)
 /// does not.
 fn find_employer(hay_lower: &str, alias: &str) -> Option<usize> {
@@ -989,6 +1009,10 @@ mod tests {
         assert_eq!(find_company("阿里淘天AI agent开发一面", true).as_deref(), Some("阿里巴巴"));
         assert_eq!(find_company("理想 ai 解决方案面经", true).as_deref(), Some("理想汽车"));
         assert_eq!(find_company("我的理想是进大厂", false), None);
+        assert_eq!(headline_company("26.7.20 - FOSHO - AI应用开发二面，30min").as_deref(), Some("FOSHO"));
+        assert_eq!(headline_company("7.14 - 字节 - 后端一面").as_deref(), Some("字节跳动"));
+        assert_eq!(headline_company("7.14 - 后端 - 一面"), None);
+        assert_eq!(headline_company("某小厂AI应用开发/Agent开发 - 二面"), None);
         let e = extract(Some("字节一面"), "为什么选择阿里云ASR服务？", &[]);
         assert_eq!(e.company.as_deref(), Some("字节跳动"));
     }

@@ -1,7 +1,10 @@
 //! The category of a question from the cues a person reads it by (gold/FORMAT.md's
 //! definitions): who it is about (你的项目, 你们 → project), whether it poses a situation
 //! (如果, 设计一个, 怎么保证 → scenario), asks for a concept (原理, 区别 → fundamentals), or
-//! is about the candidate as a colleague (离职, 团队, 协作 → behavioral).
+//! is about the candidate as a colleague (离职, 团队, 协作 → behavioral), or about their
+//! habits and learning (平时怎么用AI, 学习路线 → other). Why a choice was made
+//! (`为什么选择…`, `为什么引入…`) and what was done or measured (`做了啥`, `幻觉率多少`) point
+//! at the candidate's own system; `了解…吗` asks what they know.
 //!
 //! Cues are tried strongest first; a section heading the question sits under and the
 //! question just before it (a follow-up continues its topic) decide what cues leave open.
@@ -86,6 +89,7 @@ const PROJECT: &[&str] = &[
     "你写的",
     "你用",
     "你是怎么",
+    "的经历",
 ];
 
 /// Point at the candidate's work too, but as often ask about a technology in general:
@@ -135,7 +139,14 @@ const SCENARIO: &[&str] = &[
     "假如",
     "让你",
     "给你",
-    "场景",
+    // A situation to handle, not a topic's setting (`在视频通话场景中`, `高准确性场景`).
+    "业务场景",
+    "实际场景",
+    "真实场景",
+    "生产场景",
+    "这种场景",
+    "一个场景",
+    "场景题",
     "设计一个",
     "开发一个",
     "搭建一个",
@@ -152,8 +163,50 @@ const SCENARIO: &[&str] = &[
 
 /// Pose a situation too, but inside a concept question as often: they count only when
 /// the question names no known topic.
+/// `如果` is not one: it poses a situation only when an action is asked for ([`IF_ACT`]);
+/// `如果上下文过长，会采用哪些方式` asks for known techniques. Nor is `怎么设计`, which asks
+/// as often how a known mechanism is laid out (`长期/中期/短期记忆分别怎么设计`).
 const SCENARIO_WEAK: &[&str] =
-    &["如果", "怎么保证", "如何保证", "怎么设计", "如何设计", "遇到", "线上", "怎么解", "优先", "怎么迭代", "怎么开展"];
+    &["怎么保证", "如何保证", "遇到", "线上", "怎么解？", "怎么解?", "优先", "怎么迭代", "怎么开展"];
+
+/// A situation followed by the candidate's move: `如果要提升相关度，你会怎么做？`.
+static IF_ACT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:如果|假如|要是)[^？?]*(?:你会|你怎么|你打算|该怎么|怎么办|怎么做|如何做|思路|方案)")
+        .expect("if act")
+});
+
+/// Why a choice was made, asked at the start of a clause: `为什么选择多Agent协作`,
+/// `为什么在检索阶段引入 BM25`, `为什么要用ETCD不用你现成的Redis`. The choice is the
+/// candidate's; `Mysql为什么使用B+树` (the subject named first) asks about the technology.
+static WHY_CHOSEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[，,？?。；;：:\s])那?为(?:什么|啥)(?:要|会)?(?:在[^，,？?。]{0,8})?(?:选择|选用|选|引入|采用|不采用|使用|要用|考虑|要做[？?，,。]|要做这)")
+        .expect("why chosen")
+});
+
+/// A figure of the candidate's system: `幻觉率多少`, `文档chunk完有多少id`, `rerank 后一般返回几个块`.
+/// Not `上下文窗口大概是多少` (a fact about a model) nor `了解多少`.
+static FIGURE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[率量有用花占到]多少|(?:返回|召回|保留|取)几个").expect("figure"));
+
+/// What the candidate used, not what a thing is: `文档切片采用的是什么策略`.
+static USED_WHAT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:采用|使用|选用|选择)的?是(?:什么|啥|哪)|用的是(?:什么|啥|哪)").expect("used what")
+});
+
+/// About the candidate's habits and learning: not their project, not HR (gold `other`):
+/// `平时用哪些AI协助开发`, `最近一年你的agent学习路线`.
+const HABITS: &[&str] = &[
+    "学习路线",
+    "学习了哪些",
+    "平时怎么用",
+    "平常怎么用",
+    "平时用哪些",
+    "平常用哪些",
+    "ai coding",
+    "aicoding",
+    "ai协助",
+    "ai辅助",
+];
 
 /// Asks what something is or how it works.
 const FUNDAMENTALS: &[&str] = &[
@@ -185,8 +238,13 @@ const FUNDAMENTALS: &[&str] = &[
 
 /// `怎么实现的？`, `是如何搭建的`: asked in the past tense, about what the candidate built.
 static DID_IT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:怎么|如何)[^样，,？?。；;][^，,？?。；;]{0,11}的(?:[？?，,。；;）)]|$)|(?:做|用|搭|建|选)了[^，,？?。]{0,6}(?:什么|哪些|啥)")
+    Regex::new(r"(?:怎么|如何)[^样，,？?。；;][^，,？?。；;]{0,11}的(?:[？?，,。；;）)]|$)|(?:做|用|搭|建|选|定制|上|加|改|实现|引入|采用|尝试)了[^，,？?。]{0,6}(?:什么|哪些|啥)")
         .expect("did it")
+});
+
+/// Past-tense asks about what was done: `做了啥`, `定制了哪些能力`.
+static DID_PAST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:做|搭|建|定制|上|加|改|实现|引入)了[^，,？?。]{0,6}(?:什么|哪些|啥)").expect("did past")
 });
 
 /// The category of one question. `section` is the kind its heading announced; `previous`
@@ -203,19 +261,33 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
     if has(BEHAVIORAL) {
         return Category::Behavioral;
     }
-    // A heading that names the kind settles the rest of its section.
-    let topical = has(CONCEPT_ASK);
+    if has(HABITS) {
+        return Category::Other;
+    }
+    let owned = has(&["项目", "你的", "你们"]);
+    // `了解X吗`, `了解哪些…`: asks what the candidate knows, not what they built
+    // (`了解SFT、PPO这些训练方法吗` names no project with its `这些`).
+    if lower.contains("了解") && !owned {
+        return Category::Fundamentals;
+    }
+    if WHY_CHOSEN.is_match(&lower) {
+        return Category::Project;
+    }
+    let topical = has(CONCEPT_ASK) && !USED_WHAT.is_match(&lower);
+    // What the candidate did or measured: `做了啥`, `吞吐量多少`, `采用的是什么策略`.
+    let did = FIGURE.is_match(&lower) || USED_WHAT.is_match(&lower) || DID_PAST.is_match(&lower);
     let named = !super::find_topics(text).is_empty();
     if has(LEAD_IN) && topical {
         return Category::Fundamentals;
     }
+    // A heading that names the kind settles the rest of its section.
     if let Some(kind) = section
         && kind != Category::Other
     {
         // Except that a knowledge section still holds questions about the candidate's
-        // own work (`回头看你之前做过的项目…`).
+        // own work (`回头看你之前做过的项目…`, `LLM推理优化做了啥？`).
         return match kind {
-            Category::Fundamentals if has(PROJECT) => Category::Project,
+            Category::Fundamentals if has(PROJECT) || did => Category::Project,
             _ => kind,
         };
     }
@@ -228,10 +300,10 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
     if posed {
         return Category::Scenario;
     }
-    if !topical && (has(PROJECT_WEAK) || DID_IT.is_match(&lower)) {
+    if did || (!topical && (has(PROJECT_WEAK) || DID_IT.is_match(&lower))) {
         return Category::Project;
     }
-    if !topical && has(SCENARIO_WEAK) {
+    if !topical && (has(SCENARIO_WEAK) || IF_ACT.is_match(&lower)) {
         return Category::Scenario;
     }
     // Interviewers drill into a project: a question with no concept of its own right
@@ -248,7 +320,16 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
     if has(FUNDAMENTALS) || !super::find_topics(text).is_empty() || lower.contains('？') || lower.contains('?') {
         return Category::Fundamentals;
     }
-    Category::Other
+    // No cue at all: chat (`开场聊天`, `聊业务`) is other; a bare topic line (`语义识别`,
+    // `多轮对话的实现方案`) is knowledge, unless it continues a project drill
+    // (`知识库匹配` after questions about the candidate's knowledge base).
+    if lower.contains('聊') {
+        Category::Other
+    } else if previous == Some(Category::Project) {
+        Category::Project
+    } else {
+        Category::Fundamentals
+    }
 }
 
 #[cfg(test)]
@@ -271,6 +352,35 @@ mod tests {
         assert_eq!(cat("你的项目有用过 mcp 吗，能介绍一下吗"), Project);
         assert_eq!(cat("什么是协程，进程，线程"), Fundamentals);
         assert_eq!(cat("两个字符串的最长公共子串"), Coding);
+    }
+
+    #[test]
+    fn choices_figures_and_habits() {
+        assert_eq!(cat("在Agent架构设计中，为什么选择多Agent协作，而不是单Agent完成所有任务？"), Project);
+        assert_eq!(cat("为什么在检索阶段引入 BM25？"), Project);
+        assert_eq!(cat("Mysql为什么使用B+树"), Fundamentals);
+        assert_eq!(cat("幻觉率和引用错误率多少？业务上能否接受？"), Project);
+        assert_eq!(cat("以Codex为例，它的上下文窗口大概是多少？"), Fundamentals);
+        assert_eq!(cat("文档切片采用的是什么策略？"), Project);
+        assert_eq!(cat("Transformer中的FFN模块作用是什么？"), Fundamentals);
+        assert_eq!(cat("了解SFT、PPO、DPO、GRPO这些训练方法吗？分别有什么特点？"), Fundamentals);
+        assert_eq!(cat("平时用哪些AI协助开发？"), Other);
+        assert_eq!(categorize("LLM推理优化做了啥？", Some(Fundamentals), None), Project);
+    }
+
+    #[test]
+    fn situations_need_an_ask_for_action() {
+        assert_eq!(cat("如果要提升相关度，你会怎么做？"), Scenario);
+        assert_eq!(cat("如果不做训练怎么让agent知道怎么调用工具？"), Fundamentals);
+        assert_eq!(cat("高准确性场景怎么控制幻觉？"), Fundamentals);
+        assert_eq!(cat("真实的业务场景下，你有什么优化的思路吗？"), Scenario);
+    }
+
+    #[test]
+    fn lines_without_cues() {
+        assert_eq!(cat("语义识别"), Fundamentals);
+        assert_eq!(cat("开场聊天"), Other);
+        assert_eq!(categorize("知识库匹配", None, Some(Project)), Project);
     }
 
     #[test]
