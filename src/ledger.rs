@@ -49,7 +49,27 @@ impl Ledger {
                 file.sync_data().map_err(io)?;
             }
         }
-        Ok(Ledger { store, jsonl: Mutex::new(file), path, halt: None })
+        let ledger = Ledger { store, jsonl: Mutex::new(file), path, halt: None };
+        ledger.add_missing_unknown()?;
+        Ok(ledger)
+    }
+
+    /// A kill between an attempt's store row and its log line leaves an attempt only the
+    /// store knows (its request never left: it is sent after both are written). The log
+    /// gets it too, as `unknown`, so the store and the log always count the same attempts.
+    fn add_missing_unknown(&self) -> Result<(), LedgerError> {
+        let unknown: Vec<AttemptRecord> = self.store.attempts()?.into_iter().filter(|a| a.outcome == UNKNOWN).collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|source| LedgerError::Io { path: self.path.clone(), source })?;
+        let logged: std::collections::HashSet<i64> =
+            text.lines().filter_map(|l| serde_json::from_str::<AttemptRecord>(l).ok()?.attempt).collect();
+        for attempt in unknown.iter().filter(|a| a.attempt.is_some_and(|id| !logged.contains(&id))) {
+            self.append(attempt)?;
+        }
+        Ok(())
     }
 
     /// Sends write failures to `halt`, which stops the run on the first.
@@ -62,6 +82,18 @@ impl Ledger {
     pub fn record(&self, attempt: &AttemptRecord, job_ids: &[i64]) -> Result<(), LedgerError> {
         let id = self.store.insert_attempt(attempt, job_ids)?;
         self.append(&AttemptRecord { attempt: Some(id), ..attempt.clone() })
+    }
+
+    /// [`Ledger::begin`] off the async workers (the write-ahead commits and appends).
+    pub async fn begin_off(self: &Arc<Self>, attempt: &AttemptRecord, job_ids: &[i64]) -> Option<i64> {
+        let (ledger, attempt, job_ids) = (self.clone(), attempt.clone(), job_ids.to_vec());
+        crate::blocking::run(move || ledger.begin(&attempt, &job_ids)).await.flatten()
+    }
+
+    /// [`Ledger::complete`] off the async workers.
+    pub async fn complete_off(self: &Arc<Self>, id: i64, attempt: &AttemptRecord) {
+        let (ledger, attempt) = (self.clone(), attempt.clone());
+        crate::blocking::run(move || ledger.complete(id, &attempt)).await;
     }
 
     /// Writes `attempt` ahead of its request, as `started`; returns its id once durable.
@@ -142,6 +174,22 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join(".postmill/usage.jsonl")).unwrap();
         let settled = crate::audit::settle(crate::audit::parse_usage_jsonl(&text).unwrap());
         assert_eq!(settled.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(), ["ok", UNKNOWN]);
+    }
+
+    #[test]
+    fn an_attempt_the_kill_kept_out_of_the_log_is_logged_as_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        // Killed after the store's row, before the log's line.
+        store.insert_attempt(&AttemptRecord { outcome: STARTED.into(), ..record("ok") }, &[]).unwrap();
+        drop(store);
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        drop(Ledger::open(store.clone()).unwrap());
+        // Once, however many runs open the ledger.
+        drop(Ledger::open(store).unwrap());
+        let text = std::fs::read_to_string(dir.path().join(".postmill/usage.jsonl")).unwrap();
+        let settled = crate::audit::settle(crate::audit::parse_usage_jsonl(&text).unwrap());
+        assert_eq!(settled.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(), [UNKNOWN]);
     }
 
     #[test]

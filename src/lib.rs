@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod attempt;
 pub mod audit;
 pub mod batch;
+pub mod blocking;
 pub mod clock;
 pub mod commands;
 pub mod config;

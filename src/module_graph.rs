@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// The layers, from the bottom. A module may import only from layers below its own.
 const LAYERS: &[&[&str]] = &[
     // The vocabulary: leaves that import nothing from the crate.
-    &["atomic", "attempt", "clock", "config", "error", "halt", "progress", "redact", "sanitize", "task"],
+    &["atomic", "attempt", "blocking", "clock", "config", "error", "halt", "progress", "redact", "sanitize", "task"],
     &["store", "summary"],
     &["input", "ledger", "output"],
     &["provider", "quota"],

@@ -501,14 +501,31 @@ impl Pipeline {
             PostOutcome::Interrupted => (PostState::Pending, None, None),
         };
         let path = src.path.display().to_string();
-        let recorded =
-            self.store.upsert_post(&src.id, &src.safe_id, &path, state, error.as_deref(), resume.as_deref()).and_then(
-                |()| if state == PostState::Done { self.store.set_post_signature(&src.id, &signature) } else { Ok(()) },
-            );
+        let (id, safe_id) = (src.id.clone(), src.safe_id.clone());
+        let recorded = self
+            .on_store(move |store| {
+                store.upsert_post(&id, &safe_id, &path, state, error.as_deref(), resume.as_deref())?;
+                if state == PostState::Done { store.set_post_signature(&id, &signature) } else { Ok(()) }
+            })
+            .await;
         if let Err(e) = recorded {
             self.store_failed(&e);
         }
         outcome
+    }
+
+    /// A store call off the async workers: a commit fsyncs the WAL, and the workers drive
+    /// every other post's requests meanwhile.
+    async fn on_store<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        crate::blocking::run(move || f(&store)).await.unwrap_or_else(|| {
+            let source = std::io::Error::other("the run is shutting down");
+            Err(StoreError::Io { path: self.store.dir().to_path_buf(), source })
+        })
     }
 
     /// A store failure stops the run (exit 74): the post is not at fault.
@@ -552,9 +569,14 @@ impl Pipeline {
             Err(JobError::Interrupted) => return PostOutcome::Interrupted,
         };
         let summary = self.summary_of(src, &post, made, entries);
-        match output::write_post(&self.output, &src.safe_id, &summary) {
-            Ok(_) => PostOutcome::Done(ImageTally::of(&summary.images)),
-            Err(e) => {
+        let tally = ImageTally::of(&summary.images);
+        let (output, safe_id) = (self.output.clone(), src.safe_id.clone());
+        // Off the async workers: three files, each fsynced with its folder.
+        let written = crate::blocking::run(move || output::write_post(&output, &safe_id, &summary)).await;
+        match written {
+            Some(Ok(_)) => PostOutcome::Done(tally),
+            None => PostOutcome::Interrupted,
+            Some(Err(e)) => {
                 // The answer is in the store: a rerun on a disk with room writes it unasked.
                 self.halt.write_failed(e.to_string());
                 PostOutcome::Interrupted
@@ -620,7 +642,11 @@ impl Pipeline {
         F: FnOnce() -> (Task, fn(Answer) -> Option<T>),
     {
         let store_err = |e: StoreError| self.store_failed(&e);
-        let job = self.store.ensure_job(key, stage.as_str(), post_id).map_err(store_err)?;
+        let (owned_key, owned_post) = (key.to_string(), post_id.map(str::to_string));
+        let job = self
+            .on_store(move |store| store.ensure_job(&owned_key, stage.as_str(), owned_post.as_deref()))
+            .await
+            .map_err(store_err)?;
         match job.state {
             JobState::Done => {
                 if let Some(kept) = job.result.as_deref().and_then(|r| serde_json::from_str::<Kept<T>>(r).ok()) {
@@ -632,14 +658,18 @@ impl Pipeline {
             }
             _ => {}
         }
-        self.store.set_job_state(job.id, JobState::Running, None, None).map_err(store_err)?;
+        let id = job.id;
+        self.on_store(move |store| store.set_job_state(id, JobState::Running, None, None)).await.map_err(store_err)?;
         let (task, unwrap) = task();
         let result = self.dispatcher.request(&task, post_id, &[job.id]).await;
         match result {
             Ok(answered) => {
                 let Some(answer) = unwrap(answered.generation.answer) else {
                     let msg = "the provider answered a different kind of task".to_string();
-                    self.store.set_job_state(job.id, JobState::Failed, Some(&msg), None).map_err(store_err)?;
+                    let why = msg.clone();
+                    self.on_store(move |store| store.set_job_state(id, JobState::Failed, Some(&why), None))
+                        .await
+                        .map_err(store_err)?;
                     return Err(JobError::Failed(msg));
                 };
                 let kept = Kept {
@@ -649,7 +679,8 @@ impl Pipeline {
                     answer,
                 };
                 let json = serde_json::to_string(&kept).expect("answer serialises");
-                self.store.finish_job(job.id, &json, self.provider_name(), &kept.model).map_err(store_err)?;
+                let (provider, model) = (self.provider_name(), kept.model.clone());
+                self.on_store(move |store| store.finish_job(id, &json, provider, &model)).await.map_err(store_err)?;
                 Ok(kept)
             }
             Err(e) => {
@@ -659,7 +690,9 @@ impl Pipeline {
                     JobError::Unavailable(m) => (JobState::Pending, Some(m.clone()), None),
                     JobError::Interrupted => (JobState::Pending, None, None),
                 };
-                self.store.set_job_state(job.id, state, msg.as_deref(), until.as_deref()).map_err(store_err)?;
+                self.on_store(move |store| store.set_job_state(id, state, msg.as_deref(), until.as_deref()))
+                    .await
+                    .map_err(store_err)?;
                 Err(e)
             }
         }

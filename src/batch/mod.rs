@@ -316,7 +316,7 @@ impl Batch {
     /// summarise are then only rendered by the per-post pass.
     async fn pack(&self, pipeline: &Pipeline) {
         let pending = pending(Some(&self.store), &self.posts).len();
-        let remaining = self.quota.remaining_today(&pipeline.dispatcher.summary_models());
+        let remaining = self.quota.remaining_today(pipeline.dispatcher.summary_models());
         if pending > 1 && crate::pack::should_pack(self.settings.mode, remaining, pending) && !self.shutdown.stopping()
         {
             let packed = crate::pack::run(pipeline, &self.posts, &self.settings.pack, self.settings.concurrency).await;

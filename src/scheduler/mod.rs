@@ -178,17 +178,10 @@ impl Dispatcher {
             let sent = self.send(task, &permit, retry.budget(&model), post_id, job_ids).await;
             drop(slot);
             let error = match sent {
-                Sent::Answer(generation) => {
-                    self.quota.observe(&permit, Ok(()));
-                    return Ok(Answered { generation, model });
-                }
+                Sent::Answer(generation) => return Ok(Answered { generation, model }),
                 Sent::Abandoned => return Err(JobError::Interrupted),
                 Sent::Failed(e) => e,
             };
-            self.quota.observe(&permit, Err(&error.failure));
-            if error.failure == Failure::Connection {
-                self.quota.unreachable(&error.message);
-            }
             match retry.on_failure(&model, &error.failure, &error.message, Instant::now()) {
                 Verdict::Retry | Verdict::Resend { .. } | Verdict::Exclude => {}
                 Verdict::RetryAfter(at) => self.pause_until(at).await?,
@@ -261,7 +254,7 @@ impl Dispatcher {
         let t0 = std::time::Instant::now();
         let mut record = self.attempt_record(task, permit, post_id, started);
         // Written ahead: a request the ledger cannot hold does not leave.
-        let Some(attempt) = self.ledger.begin(&record, job_ids) else { return Sent::Abandoned };
+        let Some(attempt) = self.ledger.begin_off(&record, job_ids).await else { return Sent::Abandoned };
         let call = Call { key: permit.key.as_ref(), model: &permit.pool.model, task, budget };
         let result = tokio::select! {
             r = self.provider.generate(call) => Some(r),
@@ -269,8 +262,25 @@ impl Dispatcher {
         };
         record.latency_ms = t0.elapsed().as_millis() as u64;
         let sent = self.settle(&mut record, permit, result);
-        self.ledger.complete(attempt, &record);
+        // The engine learns first, before anything else awaits: a 429 that closed the pool
+        // must close it before another job can take a permit for it.
+        self.learn(permit, &sent);
+        self.ledger.complete_off(attempt, &record).await;
         sent
+    }
+
+    /// What the quota engine learns from an attempt's end.
+    fn learn(&self, permit: &Permit, sent: &Sent) {
+        match sent {
+            Sent::Answer(_) => self.quota.observe(permit, Ok(())),
+            Sent::Failed(e) => {
+                self.quota.observe(permit, Err(&e.failure));
+                if e.failure == Failure::Connection {
+                    self.quota.unreachable(&e.message);
+                }
+            }
+            Sent::Abandoned => {}
+        }
     }
 
     /// The ledger row of an attempt at its start.
