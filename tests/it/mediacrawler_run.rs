@@ -1,9 +1,7 @@
 //! A MediaCrawler `data/xhs/` tree run end to end offline: each note of the export is one
 //! post with the crawler's downloaded images; comments and media folders are not posts.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use postmill::summary::Summary;
 use std::path::Path;
 
