@@ -18,10 +18,7 @@
 //! takes seconds. The binary under test is `$POSTMILL_BIN` (default
 //! `target/release/postmill`).
 
-#[path = "../tests/support/gemini.rs"]
-mod gemini;
-
-use gemini::{FakeGemini, GeminiConfig, Limits};
+use postmill_testkit::gemini::{FakeGemini, GeminiConfig, Limits};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -25,14 +25,11 @@
 //!
 //! CPU and peak memory come from `getrusage(RUSAGE_CHILDREN)`: postmill is the only child.
 
-#[path = "../tests/support/gemini.rs"]
-mod gemini;
-
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use gemini::{FakeGemini, GeminiConfig, Limits, LoggedRequest};
+use postmill_testkit::gemini::{FakeGemini, GeminiConfig, Limits, LoggedRequest};
 
 const MODEL: &str = "gemini-2.5-flash-lite";
 /// A fake key: the server maps it to the project "bench"; it never leaves this machine.

@@ -10,12 +10,9 @@
 //! `--fault model=fixture:FILE` (a body of `tests/fixtures/gemini/`, e.g. `429-limit-zero.json`),
 //! `--outage model=SECONDS` (503 overloaded for that long from the start, then normal answers).
 
-#[path = "../tests/support/gemini.rs"]
-mod gemini;
-
 use std::time::Duration;
 
-use gemini::{FakeGemini, Fault, GeminiConfig, KeyStatus, Limits, ModelSpec};
+use postmill_testkit::gemini::{FakeGemini, Fault, GeminiConfig, KeyStatus, Limits, ModelSpec};
 
 fn usage(problem: &str) -> ! {
     eprintln!("fake_gemini: {problem}\nsee the header of examples/fake_gemini.rs for the options");

@@ -10,12 +10,9 @@
 //! refused with the 400 of `tests/fixtures/openai-compatible/FILE`),
 //! `--completion-tokens-only model=N` (refuses `max_tokens` by name, like o-series).
 
-#[path = "../tests/support/openai.rs"]
-mod openai;
-
 use std::time::Duration;
 
-use openai::{FakeOpenAi, OpenAiConfig, RetryAfter};
+use postmill_testkit::openai::{FakeOpenAi, OpenAiConfig, RetryAfter};
 
 fn usage(problem: &str) -> ! {
     eprintln!("fake_openai: {problem}\nsee the header of examples/fake_openai.rs for the options");

@@ -11,9 +11,7 @@
 //! `--dump-dom`) cannot report console errors or network requests reliably, nor measure
 //! layout, and the page's CSP forbids any script of ours inside it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;

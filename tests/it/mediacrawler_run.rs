@@ -1,9 +1,7 @@
 //! A MediaCrawler `data/xhs/` tree run end to end offline: each note of the export is one
 //! post with the crawler's downloaded images; comments and media folders are not posts.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use postmill::summary::Summary;
 use std::path::Path;
 
@@ -23,7 +21,7 @@ fn note(id: &str, title: &str, desc: &str) -> serde_json::Value {
         "liked_count": "1.2万", "collected_count": "300", "comment_count": "12", "share_count": "4",
         "ip_location": "北京",
         // Only the note with the crawler's images has URLs: the others' would be downloaded,
-        // and these tests send nothing beyond 127.0.0.1 (tests/mediacrawler_fetch.rs does that).
+        // and these tests send nothing beyond 127.0.0.1 (the `mediacrawler_fetch` module does that).
         "image_list": if id == NOTE_WITH_IMAGES {
             format!("https://sns-webpic-qc.xhscdn.com/{id}/1,https://sns-webpic-qc.xhscdn.com/{id}/2")
         } else {

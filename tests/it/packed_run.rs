@@ -1,34 +1,25 @@
 //! Packed requests end to end: the real binary against the fake Gemini server, whose
 //! daily quota is the wall (20 requests per project and model, as the free tier's).
 
-mod common;
-mod support;
-
-use common::*;
+use crate::common::*;
 use postmill::summary::Summary;
-use support::gemini::{FakeGemini, Fault, GeminiConfig, Limits, LoggedRequest};
+use postmill_testkit::config::{ConfigBuilder, Mode, Pack};
+use postmill_testkit::gemini::{FakeGemini, Fault, GeminiConfig, Limits, LoggedRequest};
 
 const LITE: &str = "gemini-2.5-flash-lite";
 const FLASH: &str = "gemini-2.5-flash";
 
-fn config(base_url: &str, models: &[&str], rpd: u32, extra: &str) -> String {
-    let list = models.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ");
-    let limits: String = models.iter().map(|m| format!("[gemini.limits.{m:?}]\nrpd = {rpd}\n")).collect();
-    format!(
-        r#"provider = "gemini"
-concurrency = 1
-{extra}
-[gemini]
-base_url = "{base_url}"
-ocr_models = [{list}]
-summary_models = [{list}]
-request_timeout_s = 10
-[[gemini.keys]]
-name = "main"
-env = "TEST_KEY_A"
-project = "p"
-{limits}"#
-    )
+/// `models` for both stages, each with `rpd` requests a day.
+fn config(base_url: &str, models: &[&str], rpd: u32) -> ConfigBuilder {
+    let mut config = ConfigBuilder::gemini(base_url).concurrency(1).models(models).request_timeout_s(10).key(
+        "main",
+        "TEST_KEY_A",
+        "p",
+    );
+    for m in models {
+        config = config.limits(m, Limits::default().rpd(rpd));
+    }
+    config
 }
 
 async fn server(models: &[&str], rpd: u32) -> FakeGemini {
@@ -56,7 +47,7 @@ fn sends_per_post(s: &FakeGemini) -> std::collections::BTreeMap<String, usize> {
     let mut out = std::collections::BTreeMap::new();
     for r in generations(s).iter().filter(|r| r.status == 200) {
         for t in &r.texts {
-            for (id, _) in support::gemini::packed_posts(t) {
+            for (id, _) in postmill_testkit::gemini::packed_posts(t) {
                 *out.entry(id).or_default() += 1;
             }
             // A single request names its post only in its text.
@@ -79,7 +70,7 @@ fn summary(ctx: &TestContext, id: &str) -> Summary {
 async fn a_hundred_posts_fit_a_twenty_request_day() {
     let s = server(&[FLASH, LITE], 20).await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&config(&s.base_url(), &[FLASH, LITE], 20, ""));
+    ctx.config(&config(&s.base_url(), &[FLASH, LITE], 20).build());
     posts(&ctx, 100);
 
     // plan predicts the packed requests before anything is sent.
@@ -116,7 +107,7 @@ async fn a_hundred_posts_fit_a_twenty_request_day() {
 async fn the_day_runs_out_mid_batch_and_the_rest_waits_for_tomorrow() {
     let s = server(&[LITE], 3).await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&config(&s.base_url(), &[LITE], 3, "[pack]\nmax_posts = 10\n"));
+    ctx.config(&config(&s.base_url(), &[LITE], 3).pack(Pack::default().max_posts(10)).build());
     posts(&ctx, 50);
 
     let first = ctx.run(&["run", "--no-progress"]);
@@ -144,7 +135,7 @@ async fn the_day_runs_out_mid_batch_and_the_rest_waits_for_tomorrow() {
 async fn a_post_dropped_or_broken_in_a_pack_alone_is_retried() {
     let s = server(&[LITE], 100).await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&config(&s.base_url(), &[LITE], 100, "mode = \"packed\"\n[pack]\nmax_posts = 3\n"));
+    ctx.config(&config(&s.base_url(), &[LITE], 100).mode(Mode::Packed).pack(Pack::default().max_posts(3)).build());
     posts(&ctx, 6);
     s.push_faults(LITE, [Fault::PackDrop("p001".into()), Fault::PackBreak("p004".into())]);
 

@@ -2,9 +2,7 @@
 //! regenerates it byte for byte, unreadable summaries are skipped, scraped markup stays text,
 //! and on the 40 labelled nowcoder posts the question clusters hold every post that asks.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn read(ctx: &TestContext, file: &str) -> Vec<u8> {

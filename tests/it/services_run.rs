@@ -3,57 +3,35 @@
 //! scaled down through `[retry]` knobs and short outage windows; the algorithms are the
 //! real ones.
 
-mod common;
-mod support;
-
-use common::*;
+use crate::common::*;
+use postmill_testkit::config::{ConfigBuilder, Mode, Retry};
+use postmill_testkit::gemini::{self, FakeGemini, GeminiConfig, ModelSpec};
+use postmill_testkit::openai::{self, FakeOpenAi, OpenAiConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::gemini::{self, FakeGemini, GeminiConfig, ModelSpec};
-use support::openai::{self, FakeOpenAi, OpenAiConfig};
 
 const OPENAI_KEY: &str = "sk-test-services-0123456789";
 
-fn openai_config(base_url: &str, models: &[&str], retry: &str) -> String {
-    let list = models.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ");
-    format!(
-        r#"provider = "openai"
-mode = "split"
-concurrency = 2
-[openai]
-base_url = "{base_url}"
-ocr_models = [{list}]
-summary_models = [{list}]
-request_timeout_s = 10
-[[openai.keys]]
-name = "team"
-env = "TEST_OPENAI"
-project = "acct"
-[retry]
-{retry}
-"#
-    )
+fn openai_config(base_url: &str, models: &[&str], retry: Retry) -> String {
+    ConfigBuilder::openai(base_url)
+        .mode(Mode::Split)
+        .concurrency(2)
+        .models(models)
+        .request_timeout_s(10)
+        .key("team", "TEST_OPENAI", "acct")
+        .retry(retry)
+        .build()
 }
 
-fn gemini_config(base_url: &str, models: &[&str], retry: &str) -> String {
-    let list = models.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ");
-    format!(
-        r#"provider = "gemini"
-mode = "split"
-concurrency = 2
-[gemini]
-base_url = "{base_url}"
-ocr_models = [{list}]
-summary_models = [{list}]
-request_timeout_s = 10
-[[gemini.keys]]
-name = "first"
-env = "TEST_KEY_A"
-project = "one"
-[retry]
-{retry}
-"#
-    )
+fn gemini_config(base_url: &str, models: &[&str], retry: Retry) -> String {
+    ConfigBuilder::gemini(base_url)
+        .mode(Mode::Split)
+        .concurrency(2)
+        .models(models)
+        .request_timeout_s(10)
+        .key("first", "TEST_KEY_A", "one")
+        .retry(retry)
+        .build()
 }
 
 fn posts(ctx: &TestContext, n: usize) {
@@ -81,7 +59,7 @@ async fn dashscope_per_minute_token_limit_completes_in_the_same_run() {
     s.push_fault("qwen-plus", limit.clone());
     s.push_fault("qwen-plus", limit);
     let ctx = openai_ctx();
-    ctx.config(&openai_config(&s.base_url(), &["qwen-plus"], ""));
+    ctx.config(&openai_config(&s.base_url(), &["qwen-plus"], Retry::default()));
     posts(&ctx, 2);
     let out = ctx.run(&["run", "--no-progress"]);
     let err = stderr(&out);
@@ -105,7 +83,7 @@ async fn dashscope_free_tier_spent_on_one_model_keeps_the_key_for_the_others() {
     .await;
     s.set_always("qwen-vl-max", Some(openai::Fault::fixture(403, "dashscope-403-free-tier-only.json")));
     let ctx = openai_ctx();
-    ctx.config(&openai_config(&s.base_url(), &["qwen-vl-max", "qwen-vl-plus"], ""));
+    ctx.config(&openai_config(&s.base_url(), &["qwen-vl-max", "qwen-vl-plus"], Retry::default()));
     posts(&ctx, 3);
     let out = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -126,7 +104,7 @@ async fn openai_billing_is_named_billing_and_stops_the_provider() {
         s.set_always(m, Some(openai::Fault::fixture(429, "openai-429-insufficient-quota.json")));
     }
     let ctx = openai_ctx();
-    ctx.config(&openai_config(&s.base_url(), &["gpt-4o-mini", "gpt-4o"], ""));
+    ctx.config(&openai_config(&s.base_url(), &["gpt-4o-mini", "gpt-4o"], Retry::default()));
     posts(&ctx, 4);
     let out = ctx.run(&["run", "--no-progress"]);
     let err = stderr(&out);
@@ -160,7 +138,7 @@ async fn output_caps_are_learned_per_model_and_never_carried_to_another() {
     // A cut-off answer makes the job ask for more room on the same model.
     s.push_fault("deepseek-chat", openai::Fault::Length);
     let ctx = openai_ctx();
-    ctx.config(&openai_config(&s.base_url(), &["deepseek-chat", "qwen-plus"], ""));
+    ctx.config(&openai_config(&s.base_url(), &["deepseek-chat", "qwen-plus"], Retry::default()));
     posts(&ctx, 1);
     let out = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -187,7 +165,7 @@ async fn a_raised_budget_stays_with_its_model_and_max_tokens_is_renamed_for_reas
     // The reasoning model cuts off twice (its raised budget too): the job moves on.
     s.set_always("o4-mini-custom", Some(openai::Fault::Length));
     let ctx = openai_ctx();
-    ctx.config(&openai_config(&s.base_url(), &["o4-mini-custom", "qwen-plus"], ""));
+    ctx.config(&openai_config(&s.base_url(), &["o4-mini-custom", "qwen-plus"], Retry::default()));
     posts(&ctx, 1);
     let out = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -207,7 +185,7 @@ async fn a_refused_thinking_setting_is_resent_without_it() {
     let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "first", "one").models([flash])).await;
     s.push_fault("gemini-2.5-flash", gemini::Fault::MaxTokens);
     let ctx = gemini_ctx();
-    ctx.config(&gemini_config(&s.base_url(), &["gemini-2.5-flash"], ""));
+    ctx.config(&gemini_config(&s.base_url(), &["gemini-2.5-flash"], Retry::default()));
     posts(&ctx, 2);
     let out = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -229,7 +207,7 @@ async fn an_outage_that_passes_stays_transient_and_costs_few_requests() {
         FakeGemini::start(GeminiConfig::default().key(KEY_A, "first", "one").models(models.map(ModelSpec::generative)))
             .await;
     let ctx = gemini_ctx();
-    ctx.config(&gemini_config(&s.base_url(), &models, "breaker_pause_ms = 400\njob_window_s = 120"));
+    ctx.config(&gemini_config(&s.base_url(), &models, Retry::default().breaker_pause_ms(400).job_window_s(120)));
     posts(&ctx, 10);
     let outage = Duration::from_secs(6);
     let start = Instant::now();
@@ -258,7 +236,11 @@ async fn a_job_out_of_time_is_deferred_and_a_plain_rerun_finishes_it() {
     .await;
     s.set_always("gemini-2.5-flash", Some(gemini::Fault::Internal));
     let ctx = gemini_ctx();
-    ctx.config(&gemini_config(&s.base_url(), &["gemini-2.5-flash"], "breaker_pause_ms = 200\njob_window_s = 2"));
+    ctx.config(&gemini_config(
+        &s.base_url(),
+        &["gemini-2.5-flash"],
+        Retry::default().breaker_pause_ms(200).job_window_s(2),
+    ));
     posts(&ctx, 2);
     let first = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&first), 75, "transient only: work waits, nothing failed: {}", stderr(&first));
@@ -277,7 +259,7 @@ async fn limit_zero_defers_with_its_resume_time_and_says_billing_is_needed() {
     .await;
     s.set_always("gemini-2.5-pro", Some(gemini::Fault::fixture("429-limit-zero.json")));
     let ctx = gemini_ctx();
-    ctx.config(&gemini_config(&s.base_url(), &["gemini-2.5-pro"], ""));
+    ctx.config(&gemini_config(&s.base_url(), &["gemini-2.5-pro"], Retry::default()));
     posts(&ctx, 3);
     let out = ctx.run(&["run", "--no-progress"]);
     let err = stderr(&out);
@@ -295,7 +277,7 @@ async fn bare_429s_back_off_a_bounded_number_of_times_then_defer() {
     .await;
     s.set_always("gemini-2.5-flash", Some(gemini::Fault::RateLimitedNoDetails));
     let ctx = gemini_ctx();
-    ctx.config(&gemini_config(&s.base_url(), &["gemini-2.5-flash"], "bare_429_tries = 2"));
+    ctx.config(&gemini_config(&s.base_url(), &["gemini-2.5-flash"], Retry::default().bare_429_tries(2)));
     posts(&ctx, 2);
     let out = ctx.run(&["run", "--no-progress"]);
     let err = stderr(&out);
@@ -318,7 +300,7 @@ async fn absurd_waits_defer_without_panic_and_the_attempt_is_kept() {
         assert!(body.contains(delay));
         s.set_always("gemini-2.5-flash", Some(gemini::Fault::Raw { status: 429, body: Arc::new(body) }));
         let ctx = gemini_ctx();
-        ctx.config(&gemini_config(&s.base_url(), &["gemini-2.5-flash"], "max_wait_s = 3600"));
+        ctx.config(&gemini_config(&s.base_url(), &["gemini-2.5-flash"], Retry::default().max_wait_s(3600)));
         posts(&ctx, 1);
         let t = Instant::now();
         let out = ctx.run(&["run", "--no-progress"]);
@@ -340,7 +322,7 @@ fn no_network_is_said_plainly_and_exits_75_quickly() {
         ("http://postmill-unreachable.invalid".to_string(), "postmill-unreachable.invalid".to_string(), "DNS"),
     ] {
         let ctx = gemini_ctx();
-        ctx.config(&gemini_config(&base, &["gemini-2.5-flash"], ""));
+        ctx.config(&gemini_config(&base, &["gemini-2.5-flash"], Retry::default()));
         posts(&ctx, 2);
         let t = Instant::now();
         let out = ctx.run(&["run", "--no-progress"]);
@@ -368,7 +350,7 @@ async fn oversized_and_absurd_answers_are_never_written() {
         Some(openai::Fault::Raw { status: 200, body: Arc::new(absurd.to_string()), headers: Vec::new() }),
     );
     let ctx = openai_ctx();
-    ctx.config(&openai_config(&s.base_url(), &["qwen-plus"], ""));
+    ctx.config(&openai_config(&s.base_url(), &["qwen-plus"], Retry::default()));
     posts(&ctx, 1);
     let out = ctx.run(&["run", "--no-progress"]);
     let err = stderr(&out);
@@ -404,7 +386,7 @@ async fn a_host_lost_after_its_listing_was_cached_stops_the_run_quickly() {
     .await;
     let base = s.base_url();
     let ctx = gemini_ctx();
-    ctx.config(&gemini_config(&base, &["gemini-2.5-flash"], ""));
+    ctx.config(&gemini_config(&base, &["gemini-2.5-flash"], Retry::default()));
     posts(&ctx, 1);
     let first = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&first), 0, "{}", stderr(&first));

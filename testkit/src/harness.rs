@@ -1,9 +1,6 @@
 //! What both fake servers share: binding 127.0.0.1 and serving a router in the background,
 //! and the per-model fault script (a queue consumed by the next requests, then an
-//! "always" fault). Included by path, like `answer.rs`, so it also compiles into the
-//! example binaries.
-
-#![allow(dead_code)]
+//! "always" fault).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -3,12 +3,10 @@
 //! into the state folder and read; a URL the server refuses is a failed image of the
 //! summary, naming the URL; a rerun sends the server nothing.
 
-mod common;
-
+use crate::common::*;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use common::*;
 use postmill::summary::{ImageStatus, Summary};
 use std::collections::HashMap;
 use std::path::Path;

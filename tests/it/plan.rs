@@ -2,31 +2,22 @@
 //! count it, today's capacity from configured limits minus the ledger's daily counts, and
 //! the finish date. No server runs: plan must send nothing (the base URL points nowhere).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use postmill::store::{PostState, Store};
+use postmill_testkit::config::{ConfigBuilder, Limits, Mode, Provider};
 use serde_json::Value;
 
 /// 12:00 Pacific on 28 November (PST, UTC-8): a fixed Pacific day for the assertions.
 const NOW: &str = "2026-11-28T20:00:00Z";
 const TODAY: &str = "2026-11-28";
 
-fn gemini_config(mode: &str, limits: &str) -> String {
-    format!(
-        r#"provider = "gemini"
-mode = "{mode}"
-[gemini]
-base_url = "http://127.0.0.1:9"
-ocr_models = ["gemini-2.5-flash-lite"]
-summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]
-[[gemini.keys]]
-name = "alpha"
-env = "TEST_KEY_A"
-project = "proj-1"
-{limits}
-"#
-    )
+/// Nothing listens on port 9: `plan` must not send anything.
+fn gemini_config(mode: Mode) -> ConfigBuilder {
+    ConfigBuilder::gemini("http://127.0.0.1:9")
+        .mode(mode)
+        .ocr_models(["gemini-2.5-flash-lite"])
+        .summary_models(["gemini-2.5-flash", "gemini-2.5-flash-lite"])
+        .key("alpha", "TEST_KEY_A", "proj-1")
 }
 
 fn plan_json(ctx: &TestContext) -> Value {
@@ -38,7 +29,7 @@ fn plan_json(ctx: &TestContext) -> Value {
 #[test]
 fn partial_progress_with_known_limits() {
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A).env("POSTMILL_NOW", NOW);
-    ctx.config(&gemini_config("auto", "[gemini.limits.\"gemini-2.5-flash\"]\nrpd = 2\n"));
+    ctx.config(&gemini_config(Mode::Auto).limits("gemini-2.5-flash", Limits::default().rpd(2)).build());
     for i in 1..=5 {
         ctx.post(&format!("post-{i}"), Some(&format!("第{i}篇面经\n一面：自我介绍\n")), &[]);
     }
@@ -100,7 +91,7 @@ fn partial_progress_with_known_limits() {
 #[test]
 fn learned_limit_and_exhaustion_cut_capacity() {
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A).env("POSTMILL_NOW", NOW);
-    ctx.config(&gemini_config("auto", "[gemini.limits.\"gemini-2.5-flash\"]\nrpd = 10\n"));
+    ctx.config(&gemini_config(Mode::Auto).limits("gemini-2.5-flash", Limits::default().rpd(10)).build());
     for i in 1..=4 {
         ctx.post(&format!("post-{i}"), Some("美团一面\n"), &[]);
     }
@@ -133,7 +124,7 @@ fn learned_limit_and_exhaustion_cut_capacity() {
 #[test]
 fn split_table_counts_each_distinct_image_once() {
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A).env("POSTMILL_NOW", NOW);
-    ctx.config(&gemini_config("split", ""));
+    ctx.config(&gemini_config(Mode::Split).build());
     // Two posts share one image: 3 distinct images, 2 summaries. No store exists yet.
     ctx.post("a", Some("字节一面"), &[("1.png", png(1)), ("2.png", png(2))]);
     ctx.post("b", None, &[("1.png", png(1)), ("3.png", png(3))]);
@@ -164,7 +155,7 @@ fn images_read_by_an_earlier_run_cost_nothing() {
     assert_eq!(code(&run), 0, "{}", stderr(&run));
     // A new post holding the same screenshot: only its summary is left to do.
     ctx.post("second", Some("美团二面：八股"), &[("same.png", shot)]);
-    ctx.config("provider = \"local\"\n");
+    ctx.config(&ConfigBuilder::new().provider(Provider::Local).build());
     let out = ctx.run(&["plan", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -3,34 +3,25 @@
 //! request bodies over 20 MiB, with the real bodies. A post with such images must complete
 //! in the same run, with nothing sent that the server refuses.
 
-mod common;
-mod support;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use postmill::summary::{ImageStatus, Summary};
+use postmill_testkit::config::ConfigBuilder;
+use postmill_testkit::gemini::{FakeGemini, GeminiConfig, LoggedRequest, REQUEST_LIMIT};
 use std::io::Cursor;
-use support::gemini::{FakeGemini, GeminiConfig, LoggedRequest, REQUEST_LIMIT};
 
 /// What the real Gemini API reads inline.
 const READABLE: [&str; 5] = ["image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"];
 
 fn gemini_config(base_url: &str) -> String {
-    format!(
-        r#"provider = "gemini"
-concurrency = 2
-[gemini]
-base_url = "{base_url}"
-ocr_models = ["gemini-2.5-flash-lite"]
-summary_models = ["gemini-2.5-flash"]
-request_timeout_s = 60
-[[gemini.keys]]
-name = "alpha"
-env = "TEST_KEY_A"
-project = "proj-1"
-"#
-    )
+    ConfigBuilder::gemini(base_url)
+        .concurrency(2)
+        .ocr_models(["gemini-2.5-flash-lite"])
+        .summary_models(["gemini-2.5-flash"])
+        .request_timeout_s(60)
+        .key("alpha", "TEST_KEY_A", "proj-1")
+        .build()
 }
 
 async fn server() -> FakeGemini {

@@ -2,17 +2,15 @@
 //! postmill trusts them to behave like the real APIs, so their fidelity is tested here
 //! over real HTTP with reqwest.
 
-mod support;
-
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use postmill::summary::schema::response_schema;
 use postmill::summary::{CombinedAnswer, OcrAnswer};
+use postmill_testkit::gemini::{FakeGemini, Fault, GeminiConfig, KeyStatus, Limits};
+use postmill_testkit::openai::{FakeOpenAi, OpenAiConfig, RetryAfter};
 use serde_json::{Value, json};
-use support::gemini::{FakeGemini, Fault, GeminiConfig, KeyStatus, Limits};
-use support::openai::{FakeOpenAi, OpenAiConfig, RetryAfter};
 
 const FLASH: &str = "gemini-2.5-flash";
 const LITE: &str = "gemini-2.5-flash-lite";

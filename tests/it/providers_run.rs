@@ -1,13 +1,11 @@
 //! The other routes end to end: offline (Tesseract + rules, the default with no key) and
 //! an OpenAI-compatible server with Retry-After and a model listing.
 
-mod common;
-mod support;
-
-use common::*;
+use crate::common::*;
 use postmill::summary::{Category, ImageStatus, Summary};
+use postmill_testkit::config::{ConfigBuilder, Mode};
+use postmill_testkit::openai::{FakeOpenAi, OpenAiConfig};
 use std::time::Duration;
-use support::openai::{FakeOpenAi, OpenAiConfig};
 
 fn summary(ctx: &TestContext, id: &str) -> Summary {
     serde_json::from_str(&std::fs::read_to_string(ctx.outputs().join(id).join("summary.json")).unwrap()).unwrap()
@@ -49,7 +47,7 @@ fn missing_tesseract_stops_the_run_before_anything_then_a_fixed_setup_reads_the_
     let ctx = TestContext::new();
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/small-text.png");
     ctx.post("p", Some("美团一面：自我介绍"), &[("shot.png", std::fs::read(&fixture).unwrap())]);
-    ctx.config("[local]\ntesseract = \"/nonexistent/tesseract\"\n");
+    ctx.config(&ConfigBuilder::new().tesseract("/nonexistent/tesseract").build());
     let first = ctx.run(&["run", "--no-progress"]);
     assert_eq!(code(&first), 2, "{}", stderr(&first));
     assert!(stderr(&first).contains("tesseract-ocr-chi-sim"), "{}", stderr(&first));
@@ -75,21 +73,15 @@ async fn openai_compatible_batch_honours_retry_after_and_the_listing() {
     )
     .await;
     let ctx = TestContext::new().env("TEST_OPENAI", "sk-test-openai-key-000000");
-    ctx.config(&format!(
-        r#"provider = "openai"
-mode = "combined"
-concurrency = 2
-[openai]
-base_url = "{}"
-ocr_models = ["qwen-vl-plus"]
-summary_models = ["not-served-anywhere", "qwen-vl-plus"]
-[[openai.keys]]
-name = "team"
-env = "TEST_OPENAI"
-project = "acct"
-"#,
-        server.base_url()
-    ));
+    ctx.config(
+        &ConfigBuilder::openai(&server.base_url())
+            .mode(Mode::Combined)
+            .concurrency(2)
+            .ocr_models(["qwen-vl-plus"])
+            .summary_models(["not-served-anywhere", "qwen-vl-plus"])
+            .key("team", "TEST_OPENAI", "acct")
+            .build(),
+    );
     for i in 0..3 {
         ctx.post(&format!("p{i}"), Some(&format!("第{i}篇 一面：自我介绍")), &[("1.png", png(i as u8))]);
     }

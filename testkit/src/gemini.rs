@@ -6,25 +6,11 @@
 //! projects, quotas are per (project, model) with a sliding per-minute window and a
 //! per-Pacific-day counter, ListModels is paginated, and faults can be scripted per model.
 //! Everything the server saw is in a request log that never holds a key, only its name.
-//!
-//! This file is also compiled into `examples/fake_gemini.rs` through `#[path]`, so it
-//! depends on nothing but std and the crate's dependencies.
 
-// Each test binary and the example use a different subset of this module.
-#![allow(dead_code)]
-
-// Included by path (not `use super::answer`) so the file also compiles inside the example
-// binaries; in the test crate both servers therefore carry their own copy.
-#[allow(clippy::duplicate_mod)]
-#[path = "answer.rs"]
-mod answer;
-#[allow(clippy::duplicate_mod)]
-#[path = "harness.rs"]
-mod harness;
+use crate::{answer, harness};
 
 /// The posts a packed prompt holds, for tests that count who was sent where.
-#[allow(unused_imports)]
-pub use answer::packed_posts;
+pub use crate::answer::packed_posts;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -70,12 +56,19 @@ struct KeyEntry {
 }
 
 /// Quotas of one (project, model) pool; `None` is unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// Serializes as postmill's `[gemini.limits."<model>"]` table, so
+/// [`ConfigBuilder::limits`](crate::config::ConfigBuilder::limits) takes the same value a
+/// test gives the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Limits {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rpm: Option<u32>,
     /// Input tokens per minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u64>,
     /// Requests per Pacific-time day.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rpd: Option<u32>,
 }
 
@@ -316,8 +309,8 @@ impl Fault {
 
 /// The text of a fixture of `tests/fixtures/gemini/`.
 pub fn fixture_text(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let path = crate::fixture_path(&format!("gemini/{name}"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// One request as the server saw it. Holds the key's configured name, never the key.
@@ -1139,27 +1132,27 @@ fn cut_chars(text: &str, chars: usize) -> String {
 
 fn fixture(name: &str) -> Value {
     let text = match name {
-        "400-api-key-invalid.json" => include_str!("../fixtures/gemini/400-api-key-invalid.json"),
+        "400-api-key-invalid.json" => include_str!("../../tests/fixtures/gemini/400-api-key-invalid.json"),
         "403-consumer-suspended.json" => {
-            include_str!("../fixtures/gemini/403-consumer-suspended.json")
+            include_str!("../../tests/fixtures/gemini/403-consumer-suspended.json")
         }
-        "403-key-leaked.json" => include_str!("../fixtures/gemini/403-key-leaked.json"),
-        "404-model-retired.json" => include_str!("../fixtures/gemini/404-model-retired.json"),
+        "403-key-leaked.json" => include_str!("../../tests/fixtures/gemini/403-key-leaked.json"),
+        "404-model-retired.json" => include_str!("../../tests/fixtures/gemini/404-model-retired.json"),
         "429-input-tokens-per-minute-free.json" => {
-            include_str!("../fixtures/gemini/429-input-tokens-per-minute-free.json")
+            include_str!("../../tests/fixtures/gemini/429-input-tokens-per-minute-free.json")
         }
-        "429-limit-zero.json" => include_str!("../fixtures/gemini/429-limit-zero.json"),
-        "429-no-details.json" => include_str!("../fixtures/gemini/429-no-details.json"),
-        "429-per-day-free.json" => include_str!("../fixtures/gemini/429-per-day-free.json"),
+        "429-limit-zero.json" => include_str!("../../tests/fixtures/gemini/429-limit-zero.json"),
+        "429-no-details.json" => include_str!("../../tests/fixtures/gemini/429-no-details.json"),
+        "429-per-day-free.json" => include_str!("../../tests/fixtures/gemini/429-per-day-free.json"),
         "429-requests-per-minute-paid.json" => {
-            include_str!("../fixtures/gemini/429-requests-per-minute-paid.json")
+            include_str!("../../tests/fixtures/gemini/429-requests-per-minute-paid.json")
         }
-        "500-internal.json" => include_str!("../fixtures/gemini/500-internal.json"),
-        "503-overloaded.json" => include_str!("../fixtures/gemini/503-overloaded.json"),
-        "blocked-prompt.json" => include_str!("../fixtures/gemini/blocked-prompt.json"),
-        "400-unsupported-mime-gif.json" => include_str!("../fixtures/gemini/400-unsupported-mime-gif.json"),
-        "400-mime-type-must-be.json" => include_str!("../fixtures/gemini/400-mime-type-must-be.json"),
-        "400-payload-too-large.json" => include_str!("../fixtures/gemini/400-payload-too-large.json"),
+        "500-internal.json" => include_str!("../../tests/fixtures/gemini/500-internal.json"),
+        "503-overloaded.json" => include_str!("../../tests/fixtures/gemini/503-overloaded.json"),
+        "blocked-prompt.json" => include_str!("../../tests/fixtures/gemini/blocked-prompt.json"),
+        "400-unsupported-mime-gif.json" => include_str!("../../tests/fixtures/gemini/400-unsupported-mime-gif.json"),
+        "400-mime-type-must-be.json" => include_str!("../../tests/fixtures/gemini/400-mime-type-must-be.json"),
+        "400-payload-too-large.json" => include_str!("../../tests/fixtures/gemini/400-payload-too-large.json"),
         other => panic!("no fixture {other}"),
     };
     serde_json::from_str(text).expect("fixtures are valid JSON")

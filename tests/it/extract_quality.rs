@@ -5,9 +5,7 @@
 //! regression fails here. The sample posts of `inputs/` are checked for the cases the
 //! issue names.
 
-mod common;
-
-use common::{TestContext, code, stderr};
+use crate::common::{TestContext, code, stderr};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,34 +1,26 @@
 //! The quota engine end to end: the seed log's scenario replayed against the fake server,
 //! and per-minute refusals whose retryDelay must be honoured.
 
-mod common;
-mod support;
-
-use common::*;
+use crate::common::*;
+use postmill_testkit::config::{ConfigBuilder, Mode};
+use postmill_testkit::gemini::{FakeGemini, GeminiConfig, Limits};
 use std::time::Duration;
-use support::gemini::{FakeGemini, GeminiConfig, Limits};
 
 /// The seed scenario: two keys of ONE project, a fallback list ending in a retired model,
 /// a daily quota that runs out mid-batch.
 fn seed_config(base_url: &str) -> String {
-    format!(
-        r#"provider = "gemini"
-mode = "split"
-concurrency = 2
-[gemini]
-base_url = "{base_url}"
-ocr_models = ["gemini-2.5-flash-lite", "gemini-1.5-flash"]
-summary_models = ["gemini-2.5-flash-lite", "gemini-1.5-flash"]
-request_timeout_s = 5
-[[gemini.keys]]
-name = "first"
-env = "TEST_KEY_A"
-project = "one-project"
-[[gemini.keys]]
-name = "second"
-env = "TEST_KEY_B"
-project = "one-project"
-"#
+    one_key(base_url, "one-project", &["gemini-2.5-flash-lite", "gemini-1.5-flash"])
+        .mode(Mode::Split)
+        .key("second", "TEST_KEY_B", "one-project")
+        .build()
+}
+
+/// Combined mode, `models` for both stages, one key ("first") of `project`.
+fn one_key(base_url: &str, project: &str, models: &[&str]) -> ConfigBuilder {
+    ConfigBuilder::gemini(base_url).mode(Mode::Combined).concurrency(2).models(models).request_timeout_s(5).key(
+        "first",
+        "TEST_KEY_A",
+        project,
     )
 }
 
@@ -126,11 +118,7 @@ async fn per_minute_refusals_are_waited_out() {
     ))
     .await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(
-        &seed_config(&s.base_url())
-            .replace("mode = \"split\"", "mode = \"combined\"")
-            .replace("[[gemini.keys]]\nname = \"second\"\nenv = \"TEST_KEY_B\"\nproject = \"one-project\"\n", ""),
-    );
+    ctx.config(&one_key(&s.base_url(), "one-project", &["gemini-2.5-flash-lite", "gemini-1.5-flash"]).build());
     for i in 0..3 {
         ctx.post(&format!("p{i}"), Some(&format!("第{i}篇：一面 自我介绍")), &[]);
     }
@@ -154,8 +142,8 @@ async fn per_minute_refusals_are_waited_out() {
 }
 
 /// What the ledger should call each answer the server gave.
-fn expected_outcome(r: &support::gemini::LoggedRequest) -> &'static str {
-    use support::gemini::Fault;
+fn expected_outcome(r: &postmill_testkit::gemini::LoggedRequest) -> &'static str {
+    use postmill_testkit::gemini::Fault;
     match (r.status, &r.fault) {
         (200, Some(Fault::TruncatedBody | Fault::ConnectionCut)) => "server_error",
         (200, Some(Fault::Blocked)) => "blocked",
@@ -172,7 +160,7 @@ fn expected_outcome(r: &support::gemini::LoggedRequest) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_matches_what_the_server_answered() {
-    use support::gemini::Fault;
+    use postmill_testkit::gemini::Fault;
     let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "first", "one-project").limits(
         "one-project",
         "gemini-2.5-flash",
@@ -185,23 +173,16 @@ async fn the_audit_matches_what_the_server_answered() {
     );
     s.push_faults("gemini-2.5-flash-lite", [Fault::MaxTokens, Fault::RateLimitedNoDetails]);
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&format!(
-        r#"provider = "gemini"
-mode = "combined"
-concurrency = 1
-[gemini]
-base_url = "{}"
-ocr_models = ["gemini-2.5-flash-lite"]
-summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]
-[gemini.limits."gemini-2.5-flash-lite"]
-rpd = 3
-[[gemini.keys]]
-name = "first"
-env = "TEST_KEY_A"
-project = "one-project"
-"#,
-        s.base_url()
-    ));
+    ctx.config(
+        &ConfigBuilder::gemini(&s.base_url())
+            .mode(Mode::Combined)
+            .concurrency(1)
+            .ocr_models(["gemini-2.5-flash-lite"])
+            .summary_models(["gemini-2.5-flash", "gemini-2.5-flash-lite"])
+            .limits("gemini-2.5-flash-lite", Limits::default().rpd(3))
+            .key("first", "TEST_KEY_A", "one-project")
+            .build(),
+    );
     for i in 0..8 {
         ctx.post(&format!("p{i}"), Some(&format!("第{i}篇：一面 自我介绍")), &[]);
     }
@@ -248,13 +229,7 @@ async fn wait_sleeps_through_the_reset_instead_of_exiting() {
     let midnight = postmill::quota::clock::next_pacific_midnight(jiff::Timestamp::now());
     let start = midnight - jiff::SignedDuration::from_secs(3);
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A).env("POSTMILL_NOW", &start.to_string());
-    ctx.config(
-        &seed_config(&s.base_url())
-            .replace("mode = \"split\"", "mode = \"combined\"")
-            .replace(", \"gemini-1.5-flash\"", "")
-            .replace("[[gemini.keys]]\nname = \"second\"\nenv = \"TEST_KEY_B\"\nproject = \"one-project\"\n", "")
-            .replace("project = \"one-project\"", "project = \"p\""),
-    );
+    ctx.config(&one_key(&s.base_url(), "p", &["gemini-2.5-flash-lite"]).build());
     ctx.post("a", Some("一面：自我介绍"), &[]);
     ctx.post("b", Some("二面：项目"), &[]);
     let child = ctx.command(&["run", "--no-progress", "--wait", "--concurrency", "1"]).spawn().unwrap();

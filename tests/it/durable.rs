@@ -3,30 +3,21 @@
 //! survives its own loss and refuses one from the future, torn logs, a full disk (exit 74),
 //! hostile text, file modes, plain stderr, and a status that names every problem.
 
-mod common;
-mod support;
-
-use common::*;
+use crate::common::*;
 use postmill::summary::Summary;
+use postmill_testkit::config::ConfigBuilder;
+use postmill_testkit::gemini::{FakeGemini, GeminiConfig};
 use std::path::Path;
 use std::time::Duration;
-use support::gemini::{FakeGemini, GeminiConfig};
 
 fn gemini_config(base_url: &str) -> String {
-    format!(
-        r#"provider = "gemini"
-concurrency = 2
-[gemini]
-base_url = "{base_url}"
-ocr_models = ["gemini-2.5-flash-lite"]
-summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]
-request_timeout_s = 5
-[[gemini.keys]]
-name = "alpha"
-env = "TEST_KEY_A"
-project = "proj-1"
-"#
-    )
+    ConfigBuilder::gemini(base_url)
+        .concurrency(2)
+        .ocr_models(["gemini-2.5-flash-lite"])
+        .summary_models(["gemini-2.5-flash", "gemini-2.5-flash-lite"])
+        .request_timeout_s(5)
+        .key("alpha", "TEST_KEY_A", "proj-1")
+        .build()
 }
 
 async fn server(latency_ms: u64) -> FakeGemini {

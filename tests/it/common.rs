@@ -1,8 +1,6 @@
 //! The test context: a temporary workspace with an input folder, an output folder and a
 //! config, and a way to run the real `postmill` binary in it.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

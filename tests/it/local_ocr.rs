@@ -7,13 +7,13 @@
 //!
 //! Needs `tesseract-ocr` and `tesseract-ocr-chi-sim` (CI installs them).
 
-mod common;
-
+use crate::common;
 use image::{DynamicImage, ImageFormat};
 use postmill::config::LocalConfig;
 use postmill::provider::local::LocalProvider;
 use postmill::provider::local::tesseract::char_recall;
 use postmill::provider::{Answer, Budget, Call, Failure, ImageInput, Provider, Task};
+use postmill_testkit::config::ConfigBuilder;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -176,7 +176,7 @@ async fn small_compressed_cover_card_reads_back() {
 fn a_run_with_images_stops_with_exit_2_naming_the_missing_package() {
     let ctx = common::TestContext::new();
     ctx.post("p", Some("美团一面：自我介绍"), &[("shot.png", std::fs::read(fixture("small-text.png")).unwrap())]);
-    ctx.config("[local]\ntesseract = \"/nonexistent/postmill-test/tesseract\"\n");
+    ctx.config(&ConfigBuilder::new().tesseract("/nonexistent/postmill-test/tesseract").build());
     let out = ctx.run(&["run", "--no-progress"]);
     assert_eq!(common::code(&out), 2, "{}", common::stderr(&out));
     assert!(
@@ -186,7 +186,7 @@ fn a_run_with_images_stops_with_exit_2_naming_the_missing_package() {
     );
     assert!(!ctx.outputs().join("p/summary.json").exists(), "nothing processed");
 
-    ctx.config("[local]\nlanguages = \"chi_sim+xyz_missing\"\n");
+    ctx.config(&ConfigBuilder::new().languages("chi_sim+xyz_missing").build());
     let out = ctx.run(&["run", "--no-progress"]);
     assert_eq!(common::code(&out), 2, "{}", common::stderr(&out));
     assert!(common::stderr(&out).contains("tesseract-ocr-xyz-missing"), "{}", common::stderr(&out));
@@ -197,7 +197,7 @@ fn a_run_with_images_stops_with_exit_2_naming_the_missing_package() {
 fn a_text_only_batch_runs_without_tesseract() {
     let ctx = common::TestContext::new();
     ctx.post("p", Some("美团一面：\n1. 自我介绍\n2. 讲讲 Redis 持久化"), &[]);
-    ctx.config("[local]\ntesseract = \"/nonexistent/postmill-test/tesseract\"\n");
+    ctx.config(&ConfigBuilder::new().tesseract("/nonexistent/postmill-test/tesseract").build());
     let out = ctx.run(&["run", "--no-progress"]);
     assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
     assert!(ctx.outputs().join("p/summary.json").is_file());

@@ -14,9 +14,7 @@
 //! else becomes a post, and the same notes through the jsonl store and the Excel export
 //! give the same summaries.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rusqlite::Connection;
 use std::path::Path;
 

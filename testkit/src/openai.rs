@@ -6,20 +6,8 @@
 //! and OpenAI's rate-limit signalling (`Retry-After`, `x-ratelimit-*`, the real 429 body).
 //! The request log records, per request, the earliest time the server had allowed it, so a
 //! test can assert that no request came before its `Retry-After`.
-//!
-//! Also compiled into `examples/fake_openai.rs` through `#[path]`: std and deps only.
 
-// Each test binary and the example use a different subset of this module.
-#![allow(dead_code)]
-
-// Included by path (not `use super::answer`) so the file also compiles inside the example
-// binaries; in the test crate both servers therefore carry their own copy.
-#[allow(clippy::duplicate_mod)]
-#[path = "answer.rs"]
-mod answer;
-#[allow(clippy::duplicate_mod)]
-#[path = "harness.rs"]
-mod harness;
+use crate::{answer, harness};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -180,8 +168,8 @@ impl Fault {
 
 /// The text of a fixture of `tests/fixtures/openai-compatible/`.
 pub fn fixture_text(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/openai-compatible/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let path = crate::fixture_path(&format!("openai-compatible/{name}"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A model's refusal of the output budget: above `cap` (in whichever field), or any use

@@ -2,29 +2,19 @@
 //! post in combined mode, nothing resent on a rerun, nothing lost to a kill -9, no key
 //! anywhere.
 
-mod common;
-mod support;
-
-use common::*;
+use crate::common::*;
 use postmill::summary::{ImageStatus, Summary};
-use support::gemini::{FakeGemini, Fault, GeminiConfig, Limits};
+use postmill_testkit::config::ConfigBuilder;
+use postmill_testkit::gemini::{FakeGemini, Fault, GeminiConfig, Limits};
 
-fn gemini_config(base_url: &str, extra: &str) -> String {
-    format!(
-        r#"provider = "gemini"
-concurrency = 2
-[gemini]
-base_url = "{base_url}"
-ocr_models = ["gemini-2.5-flash-lite"]
-summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]
-request_timeout_s = 5
-[[gemini.keys]]
-name = "alpha"
-env = "TEST_KEY_A"
-project = "proj-1"
-{extra}
-"#
-    )
+/// The usual setup; a test changes a setting by calling its method again.
+fn gemini_config(base_url: &str) -> ConfigBuilder {
+    ConfigBuilder::gemini(base_url)
+        .concurrency(2)
+        .ocr_models(["gemini-2.5-flash-lite"])
+        .summary_models(["gemini-2.5-flash", "gemini-2.5-flash-lite"])
+        .request_timeout_s(5)
+        .key("alpha", "TEST_KEY_A", "proj-1")
 }
 
 async fn server() -> FakeGemini {
@@ -54,7 +44,7 @@ fn read_summary(ctx: &TestContext, id: &str) -> Summary {
 async fn combined_run_then_rerun_sends_nothing() {
     let s = server().await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.config(&gemini_config(&s.base_url()).build());
     three_posts(&ctx);
 
     let first = ctx.run(&["run", "--mode", "combined", "--no-progress"]);
@@ -116,7 +106,7 @@ async fn combined_run_then_rerun_sends_nothing() {
 async fn split_mode_reads_identical_images_once() {
     let s = server().await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.config(&gemini_config(&s.base_url()).build());
     ctx.post("a", Some("一面：自我介绍"), &[("1.png", png(1)), ("2.png", png(2))]);
     ctx.post("b", Some("二面：项目"), &[("same-as-a1.png", png(1))]);
     let out = ctx.run(&["run", "--mode", "split", "--no-progress"]);
@@ -134,10 +124,7 @@ async fn changed_input_is_redone_and_only_it() {
     let s = server().await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
     // A retired model first in the list: every run must still validate before sending.
-    ctx.config(&gemini_config(&s.base_url(), "").replace(
-        r#"summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]"#,
-        r#"summary_models = ["gemini-1.5-flash", "gemini-2.5-flash"]"#,
-    ));
+    ctx.config(&gemini_config(&s.base_url()).summary_models(["gemini-1.5-flash", "gemini-2.5-flash"]).build());
     ctx.post("a", Some("一面：自我介绍"), &[]);
     ctx.post("b", Some("二面：项目"), &[]);
     assert_eq!(code(&ctx.run(&["run", "--no-progress"])), 0);
@@ -158,7 +145,7 @@ async fn transient_faults_are_retried_and_bad_input_is_reported() {
     let s = server().await;
     s.push_faults("gemini-2.5-flash", [Fault::Overloaded, Fault::TruncatedBody, Fault::Internal]);
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.config(&gemini_config(&s.base_url()).build());
     ctx.post("good", Some("一面：自我介绍"), &[("broken.png", b"not an image at all".to_vec())]);
     let gbk = encoding_rs::GBK.encode("美团二面：八股").0.into_owned();
     std::fs::create_dir_all(ctx.inputs().join("gbk")).unwrap();
@@ -182,7 +169,7 @@ async fn a_second_run_on_the_same_output_refuses() {
     )
     .await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.config(&gemini_config(&s.base_url()).build());
     ctx.post("a", Some("一面：自我介绍"), &[]);
     let mut first = ctx.command(&["run", "--no-progress"]).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
@@ -199,7 +186,7 @@ async fn kill_9_then_rerun_loses_nothing_and_repeats_at_most_the_in_flight() {
         FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1").latency(Duration::from_millis(250)))
             .await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.config(&gemini_config(&s.base_url()).build());
     let posts = 20;
     for i in 0..posts {
         ctx.post(&format!("p{i:02}"), Some(&format!("第{i}篇 一面：自我介绍")), &[]);
@@ -234,10 +221,7 @@ async fn kill_9_then_rerun_loses_nothing_and_repeats_at_most_the_in_flight() {
 async fn retired_model_is_dropped_before_anything_is_sent() {
     let s = server().await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    let cfg = gemini_config(&s.base_url(), "").replace(
-        r#"summary_models = ["gemini-2.5-flash", "gemini-2.5-flash-lite"]"#,
-        r#"summary_models = ["gemini-1.5-flash"]"#,
-    );
+    let cfg = gemini_config(&s.base_url()).summary_models(["gemini-1.5-flash"]).build();
     ctx.config(&cfg);
     ctx.post("a", Some("一面"), &[]);
     let out = ctx.run(&["run", "--no-progress"]);
@@ -254,7 +238,7 @@ async fn ctrl_c_lets_in_flight_requests_finish_and_nothing_is_repeated() {
         FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1").latency(Duration::from_millis(800)))
             .await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.config(&gemini_config(&s.base_url()).build());
     let posts = 8;
     for i in 0..posts {
         ctx.post(&format!("p{i}"), Some(&format!("第{i}篇 一面：自我介绍")), &[]);
@@ -293,7 +277,7 @@ async fn ctrl_c_lets_in_flight_requests_finish_and_nothing_is_repeated() {
 async fn only_retry_failed_and_permanent_failures() {
     let s = server().await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    ctx.config(&gemini_config(&s.base_url(), ""));
+    ctx.config(&gemini_config(&s.base_url()).build());
     ctx.post("a", Some("一面：自我介绍"), &[]);
     ctx.post("b", Some("二面：项目"), &[]);
     let out = ctx.run(&["run", "--no-progress", "--only", "a"]);
@@ -328,10 +312,9 @@ async fn only_retry_failed_and_permanent_failures() {
 async fn models_follows_every_page_and_names_the_closest_model() {
     let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1").max_page_size(2)).await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    let cfg = gemini_config(&s.base_url(), "").replace(
-        r#"ocr_models = ["gemini-2.5-flash-lite"]"#,
-        r#"ocr_models = ["gemini-2.5-flash-lite", "gemini-1.5-flash", "text-embedding-004"]"#,
-    );
+    let cfg = gemini_config(&s.base_url())
+        .ocr_models(["gemini-2.5-flash-lite", "gemini-1.5-flash", "text-embedding-004"])
+        .build();
     ctx.config(&cfg);
     let out = ctx.run(&["models", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -361,8 +344,13 @@ async fn ctrl_c_ends_a_wait_for_the_quota_reset() {
     use std::time::{Duration, Instant};
     let s = FakeGemini::start(GeminiConfig::default().key(KEY_A, "alpha", "proj-1")).await;
     let ctx = TestContext::new().env("TEST_KEY_A", KEY_A);
-    let limits = "[gemini.limits.\"gemini-2.5-flash\"]\nrpd = 1\n[gemini.limits.\"gemini-2.5-flash-lite\"]\nrpd = 1\n";
-    ctx.config(&gemini_config(&s.base_url(), limits).replace("concurrency = 2", "concurrency = 1"));
+    ctx.config(
+        &gemini_config(&s.base_url())
+            .concurrency(1)
+            .limits("gemini-2.5-flash", Limits::default().rpd(1))
+            .limits("gemini-2.5-flash-lite", Limits::default().rpd(1))
+            .build(),
+    );
     for i in 0..3 {
         ctx.post(&format!("p{i}"), Some(&format!("第{i}篇 一面：自我介绍")), &[]);
     }
