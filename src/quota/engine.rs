@@ -322,7 +322,7 @@ impl QuotaEngine {
             pool.refresh(wall);
             let check = match pool.check(now, wall, tokens) {
                 Check::Ready => match pool.take(now, tokens) {
-                    Ok((day, _)) => {
+                    Ok(day) => {
                         writes.count = Some((key.clone(), day));
                         return self.go(inner, key, now);
                     }
@@ -720,12 +720,24 @@ mod tests {
     /// the store records exactly those.
     #[test]
     fn configured_rpd_is_never_exceeded_by_concurrent_acquires() {
-        const RPD: u32 = 25;
+        const RPD: u32 = 40;
+        const THREADS: usize = 8;
         let (_d, e) = engine(&[("k1", "p"), ("k2", "p")], &[("m", limits(None, None, Some(RPD)))]);
         let m = models(&["m"]);
+        let start = std::sync::Barrier::new(THREADS);
         let granted: u32 = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| (0..10).filter(|_| matches!(e.acquire(&m, 1), Decision::Go(_))).count() as u32))
+            let workers: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        let mut went = 0;
+                        // Every thread asks until the day is through for it.
+                        while let Decision::Go(_) = e.acquire(&m, 1) {
+                            went += 1;
+                        }
+                        went
+                    })
+                })
                 .collect();
             workers.into_iter().map(|w| w.join().unwrap()).sum()
         });

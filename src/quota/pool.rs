@@ -172,15 +172,15 @@ impl Pool {
 
     /// Takes the pool for a request of `tokens` sent at `now`, which `check` found ready
     /// after `refresh`: counted before it is sent. `Err(at)` if pacing refuses it after all.
-    /// Returns the day and count to persist.
-    pub fn take(&mut self, now: Instant, tokens: u64) -> Result<(Date, u32), Instant> {
+    /// Returns the day to count it against in the store.
+    pub fn take(&mut self, now: Instant, tokens: u64) -> Result<Date, Instant> {
         if let Some(pacer) = &mut self.rpm {
             pacer.take()?;
         }
         self.breaker.take();
         self.tokens.record(now, tokens);
         self.used_today += 1;
-        Ok((self.day, self.used_today))
+        Ok(self.day)
     }
 
     /// What the store counted for `day` after this pool's request: never below what was
@@ -362,12 +362,14 @@ mod tests {
     fn take_counts_and_refresh_rolls_the_day() {
         let now = Instant::now();
         let mut p = pool(&State { limits: Limits { rpd: Some(2), ..Default::default() }, ..Default::default() }, now);
-        assert_eq!(p.take(now, 1).unwrap(), (pacific_day(wall()), 1));
+        assert_eq!(p.take(now, 1).unwrap(), pacific_day(wall()));
+        assert_eq!(p.remaining_on(wall()), Some(1));
         p.take(now, 1).unwrap();
         assert!(matches!(p.check(now, wall(), 1), Check::ExhaustedUntil(_)));
         let tomorrow: Timestamp = MIDNIGHT.parse().unwrap();
         p.refresh(tomorrow);
-        assert_eq!(p.take(now, 1).unwrap(), (pacific_day(tomorrow), 1));
+        assert_eq!(p.take(now, 1).unwrap(), pacific_day(tomorrow));
+        assert_eq!(p.remaining_on(tomorrow), Some(1));
         // A count for a day that has gone no longer applies.
         p.merge_count(pacific_day(wall()), 9);
         assert_eq!(p.remaining_on(tomorrow), Some(1));
