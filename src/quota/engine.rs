@@ -14,38 +14,30 @@
 //! - consecutive 5xx/timeouts open the pool's circuit breaker: it pauses, then lets one
 //!   probe through at growing intervals (up to minutes) until the server answers again;
 //! - an account out of credit (billing) stops the whole provider.
+//!
+//! The state lives behind one std mutex, held only for in-memory decisions: the store is
+//! read before it is taken (pools are loaded on first use) and written after it is
+//! released. The day's count is still gated under the lock (checked and incremented in
+//! one critical section), so concurrent acquires never exceed a daily limit; the store
+//! only records it, before the permit is returned and the request sent.
 
-use super::clock::{Clock, describe, next_pacific_midnight, pacific_day};
+use super::breaker::Tripped;
+use super::keyring::KeyRing;
+use super::pool::{Check, Pool, PoolId, RowWrite};
 use crate::attempt::{Failure, QuotaScope, QuotaSignal};
+use crate::clock::{Clock, describe, next_pacific_midnight, pacific_day};
 use crate::config::{ApiKey, Limits, RetryPolicy};
 use crate::store::{PoolRow, Store};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter, clock::Clock as _};
 use jiff::Timestamp;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use jiff::civil::Date;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Spacing margin over the nominal interval: a server that counts requests in a
-/// 60-second window must never see `limit + 1` of them because of scheduling jitter.
-const PACING_MARGIN: f64 = 1.02;
-const MINUTE: Duration = Duration::from_secs(60);
 /// Backoff for 429s that say nothing: base and cap of the full-jitter exponential.
 const BARE_429_BASE: Duration = Duration::from_secs(2);
 const BARE_429_CAP: Duration = Duration::from_secs(120);
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PoolId {
-    pub provider: String,
-    pub project: String,
-    pub model: String,
-}
-
-impl std::fmt::Display for PoolId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.provider, self.project, self.model)
-    }
-}
 
 /// Leave to send one request.
 #[derive(Debug, Clone)]
@@ -80,79 +72,35 @@ impl PartialEq for Permit {
     }
 }
 
-struct Pool {
-    configured: Limits,
-    row: PoolRow,
-    rpm: Option<(u32, DefaultDirectRateLimiter)>,
-    tokens: VecDeque<(Instant, u64)>,
-    cooldown_until: Option<Instant>,
-    /// When the current cooldown was decided: 429s to requests sent before it are echoes.
-    cooldown_set_at: Option<Instant>,
-    bare_429s: u32,
-    breaker: Breaker,
-    day: String,
-    used_today: u32,
+/// A pool's key in the engine: (project, model).
+type PoolKey = (String, String);
+
+/// The engine's wall clock (Pacific days, exhaustion times): the run's [`Clock`]. In
+/// tests, a start moved on by tokio's paused time, so one `advance` moves pacing and the
+/// Pacific day together.
+#[derive(Debug, Clone, Copy)]
+enum Wall {
+    Run(Clock),
+    #[cfg(test)]
+    Tokio {
+        start: Timestamp,
+        origin: Instant,
+    },
 }
 
-/// A pool's circuit breaker. Closed: requests flow. After `THRESHOLD` consecutive
-/// 5xx/timeouts it opens: nothing is sent until `open_until`, then one probe goes (the
-/// others wait); a failed probe doubles the pause, up to the cap; any answer closes it.
-#[derive(Debug, Default)]
-struct Breaker {
-    failures: u32,
-    open_until: Option<Instant>,
-    pause: Duration,
-    probing: bool,
-}
-
-impl Breaker {
-    const THRESHOLD: u32 = 3;
-}
-
-impl Pool {
-    fn rpm_limit(&self) -> Option<u32> {
-        effective_limits(self.configured, Some(&self.row)).rpm
-    }
-    fn tpm_limit(&self) -> Option<u64> {
-        effective_limits(self.configured, Some(&self.row)).tpm
-    }
-    fn rpd_limit(&self) -> Option<u32> {
-        effective_limits(self.configured, Some(&self.row)).rpd
-    }
-    fn exhausted_until(&self) -> Option<Timestamp> {
-        self.row.exhausted_until.as_deref().and_then(|s| s.parse().ok())
-    }
-    fn install_rpm(&mut self) {
-        let limit = self.rpm_limit().filter(|&n| n > 0);
-        if self.rpm.as_ref().map(|(n, _)| *n) == limit {
-            return;
+impl Wall {
+    fn now(&self) -> Timestamp {
+        match self {
+            Wall::Run(clock) => clock.now(),
+            #[cfg(test)]
+            Wall::Tokio { start, origin } => *start + Instant::now().duration_since(*origin),
         }
-        self.rpm = limit.and_then(|n| {
-            let period = MINUTE.mul_f64(PACING_MARGIN / f64::from(n));
-            // Burst of one: a full minute's allowance at once, then the steady rate,
-            // would put twice the limit into one window.
-            Quota::with_period(period).map(|q| (n, RateLimiter::direct(q)))
-        });
     }
-    fn tokens_in_window(&mut self, now: Instant) -> u64 {
-        while self.tokens.front().is_some_and(|(t, _)| now.duration_since(*t) >= MINUTE) {
-            self.tokens.pop_front();
-        }
-        self.tokens.iter().map(|(_, n)| n).sum()
-    }
-}
-
-struct KeyState {
-    key: Option<ApiKey>,
-    project: String,
-    disabled: bool,
 }
 
 struct Inner {
-    pools: HashMap<(String, String), Pool>,
-    keys: Vec<KeyState>,
-    next_key: HashMap<String, usize>,
-    next_project: usize,
+    pools: HashMap<PoolKey, Pool>,
+    keys: KeyRing,
     dropped: BTreeMap<String, String>,
     /// Why the provider stopped for this run (billing, an unreachable host), if it did.
     stopped: Option<String>,
@@ -160,13 +108,64 @@ struct Inner {
     unreachable_streak: u32,
 }
 
+impl Inner {
+    /// Every (project, model) `models` could use, in the order `projects` gives.
+    fn routes(&self, models: &[String], projects: &[String]) -> Vec<PoolKey> {
+        let live = models.iter().filter(|m| !self.dropped.contains_key(*m));
+        live.flat_map(|m| projects.iter().map(move |p| (p.clone(), m.clone()))).collect()
+    }
+
+    /// A pool `load_pools` brought in: pools are never removed, and the routes of a model
+    /// list only shrink (keys get disabled, models dropped), so it is there.
+    fn pool(&mut self, key: &PoolKey) -> &mut Pool {
+        self.pools.get_mut(key).expect("load_pools loads a pool before it is used")
+    }
+}
+
+/// What a decision leaves for the store, written once the lock is released.
+#[derive(Default)]
+struct Writes {
+    rows: Vec<(RowWrite, &'static str)>,
+    /// A request counted against its pool's day, to record before it is sent.
+    count: Option<(PoolKey, Date)>,
+}
+
+/// The earliest a refused request could go, over the pools tried.
+#[derive(Default)]
+struct Earliest {
+    wait: Option<Instant>,
+    reset: Option<Timestamp>,
+}
+
+impl Earliest {
+    fn add(&mut self, check: Check) {
+        match check {
+            Check::Ready => {}
+            Check::WaitUntil(at) => self.wait = Some(self.wait.map_or(at, |w| w.min(at))),
+            Check::ExhaustedUntil(at) => self.reset = Some(self.reset.map_or(at, |r| r.min(at))),
+        }
+    }
+
+    /// A wait beats a reset: something may go within the run.
+    fn decision(self) -> Decision {
+        match (self.wait, self.reset) {
+            (Some(at), _) => Decision::Wait(at),
+            (None, Some(reset)) => Decision::Exhausted(reset),
+            (None, None) => Decision::NoRoute("no usable pool".into()),
+        }
+    }
+}
+
 pub struct QuotaEngine {
     provider: String,
     store: Arc<Store>,
-    clock: Clock,
+    wall: Wall,
     limits: BTreeMap<String, Limits>,
     policy: RetryPolicy,
     inner: Mutex<Inner>,
+    /// The row version last written per pool. Held while writing rows (never with
+    /// `inner`), so a snapshot that lost the race to the store does not overwrite a newer one.
+    written: Mutex<HashMap<PoolKey, u64>>,
     /// Woken whenever the state changes in a way that may let a waiter go.
     pub changed: tokio::sync::Notify,
 }
@@ -180,28 +179,20 @@ impl QuotaEngine {
         store: Arc<Store>,
         clock: Clock,
     ) -> QuotaEngine {
-        let keys = if keys.is_empty() {
-            vec![KeyState { key: None, project: provider.to_string(), disabled: false }]
-        } else {
-            keys.iter()
-                .map(|k| KeyState { key: Some(k.clone()), project: k.project.clone(), disabled: false })
-                .collect()
-        };
         QuotaEngine {
             provider: provider.to_string(),
             store,
-            clock,
+            wall: Wall::Run(clock),
             limits,
             policy: RetryPolicy::default(),
             inner: Mutex::new(Inner {
                 pools: HashMap::new(),
-                keys,
-                next_key: HashMap::new(),
-                next_project: 0,
+                keys: KeyRing::new(provider, keys),
                 dropped: BTreeMap::new(),
                 stopped: None,
                 unreachable_streak: 0,
             }),
+            written: Mutex::new(HashMap::new()),
             changed: tokio::sync::Notify::new(),
         }
     }
@@ -209,6 +200,13 @@ impl QuotaEngine {
     /// The same engine under another retry policy.
     pub fn with_policy(mut self, policy: RetryPolicy) -> QuotaEngine {
         self.policy = policy;
+        self
+    }
+
+    /// The same engine with a wall clock that starts at `start` and follows tokio time.
+    #[cfg(test)]
+    fn on_tokio_time(mut self, start: Timestamp) -> QuotaEngine {
+        self.wall = Wall::Tokio { start, origin: Instant::now() };
         self
     }
 
@@ -221,197 +219,130 @@ impl QuotaEngine {
         self.lock().stopped.clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.wall.now()
     }
 
-    /// The projects that still have a usable key, in configuration order.
-    fn projects(inner: &Inner) -> Vec<String> {
-        let mut seen = Vec::new();
-        for k in inner.keys.iter().filter(|k| !k.disabled) {
-            if !seen.contains(&k.project) {
-                seen.push(k.project.clone());
+    /// Brings in, from the store, the pools `models` could use that are not in memory yet:
+    /// read without the lock, inserted under it unless another caller was first.
+    fn load_pools(&self, models: &[String]) {
+        let missing: Vec<PoolKey> = {
+            let inner = self.lock();
+            let routes = inner.routes(models, &inner.keys.projects());
+            routes.into_iter().filter(|k| !inner.pools.contains_key(k)).collect()
+        };
+        if missing.is_empty() {
+            return;
+        }
+        let rows = self.store.pools().unwrap_or_default();
+        let day = pacific_day(self.wall.now());
+        let loaded: Vec<(PoolKey, Pool)> = missing
+            .into_iter()
+            .map(|(project, model)| {
+                let row = rows
+                    .iter()
+                    .find(|r| r.provider == self.provider && r.project == project && r.model == model)
+                    .cloned()
+                    .unwrap_or_else(|| PoolRow {
+                        provider: self.provider.clone(),
+                        project: project.clone(),
+                        model: model.clone(),
+                        ..Default::default()
+                    });
+                let used = self.store.daily_requests(&self.provider, &project, &model, &day.to_string()).unwrap_or(0);
+                let configured = self.limits.get(&model).copied().unwrap_or_default();
+                ((project, model), Pool::new(configured, row, day, used))
+            })
+            .collect();
+        let mut inner = self.lock();
+        for (key, pool) in loaded {
+            inner.pools.entry(key).or_insert(pool);
+        }
+    }
+
+    /// Writes what a decision left, in order: the day's count (merged back, as the store
+    /// may know of requests this engine did not make), then pool rows, newest per pool.
+    fn persist(&self, writes: Writes) {
+        if let Some((key, day)) = writes.count {
+            let (project, model) = &key;
+            // A failed count is not fatal: the in-memory count still gates this run.
+            if let Ok(n) = self.store.add_daily_request(&self.provider, project, model, &day.to_string())
+                && let Some(pool) = self.lock().pools.get_mut(&key)
+            {
+                pool.merge_count(day, n);
             }
         }
-        seen
-    }
-
-    fn pool_mut<'a>(&self, inner: &'a mut Inner, project: &str, model: &str) -> &'a mut Pool {
-        let key = (project.to_string(), model.to_string());
-        if !inner.pools.contains_key(&key) {
-            let row = self
-                .store
-                .pools()
-                .ok()
-                .and_then(|rows| {
-                    rows.into_iter().find(|r| r.provider == self.provider && r.project == project && r.model == model)
-                })
-                .unwrap_or_else(|| PoolRow {
-                    provider: self.provider.clone(),
-                    project: project.to_string(),
-                    model: model.to_string(),
-                    ..Default::default()
-                });
-            let day = pacific_day(self.clock.now()).to_string();
-            let used_today = self.store.daily_requests(&self.provider, project, model, &day).unwrap_or(0);
-            let mut pool = Pool {
-                configured: self.limits.get(model).copied().unwrap_or_default(),
-                row,
-                rpm: None,
-                tokens: VecDeque::new(),
-                cooldown_until: None,
-                cooldown_set_at: None,
-                bare_429s: 0,
-                breaker: Breaker::default(),
-                day,
-                used_today,
-            };
-            pool.install_rpm();
-            inner.pools.insert(key.clone(), pool);
+        if writes.rows.is_empty() {
+            return;
         }
-        inner.pools.get_mut(&key).expect("pool just inserted")
-    }
-
-    /// Marks a pool exhausted until `until` (the next Pacific midnight for a daily quota)
-    /// and persists it, so a rerun before then sends nothing to it.
-    fn exhaust(&self, pool: &mut Pool, quota_id: Option<String>, until: Timestamp) {
-        pool.row.exhausted_until = Some(until.to_string());
-        if quota_id.is_some() {
-            pool.row.quota_id = quota_id;
-        }
-        if let Err(e) = self.store.save_pool(&pool.row) {
-            tracing::error!("cannot persist the exhaustion of a pool: {e}");
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        for (write, what) in writes.rows {
+            let key = (write.row.project.clone(), write.row.model.clone());
+            if written.get(&key).is_some_and(|&v| v >= write.version) {
+                continue;
+            }
+            written.insert(key, write.version);
+            if let Err(e) = self.store.save_pool(&write.row) {
+                tracing::error!("cannot persist {what}: {e}");
+            }
         }
     }
 
     /// Decides where the next request for a job whose models are `models` (in order of
     /// preference) may go. `tokens` is the request's estimated input.
     pub fn acquire(&self, models: &[String], tokens: u64) -> Decision {
-        let mut inner = self.lock();
-        let now = Instant::now();
-        let wall = self.clock.now();
-        let today = pacific_day(wall).to_string();
+        self.load_pools(models);
+        let mut writes = Writes::default();
+        let decision = self.decide(&mut self.lock(), models, tokens, &mut writes);
+        self.persist(writes);
+        decision
+    }
+
+    /// `acquire` under the lock: the first ready pool, taken (and counted) at once.
+    fn decide(&self, inner: &mut Inner, models: &[String], tokens: u64, writes: &mut Writes) -> Decision {
         if let Some(why) = &inner.stopped {
             return Decision::Stopped(why.clone());
         }
-        let projects = Self::projects(&inner);
+        let projects = inner.keys.rotated_projects();
         if projects.is_empty() {
             return Decision::NoRoute("every API key was rejected".into());
         }
-        let live: Vec<&String> = models.iter().filter(|m| !inner.dropped.contains_key(*m)).collect();
-        if live.is_empty() {
+        let routes = inner.routes(models, &projects);
+        if routes.is_empty() {
             return Decision::NoRoute(format!("no model left of {}", models.join(", ")));
         }
-        let mut earliest_wait: Option<Instant> = None;
-        let mut earliest_reset: Option<Timestamp> = None;
-        // Start from a rotating project so load spreads over projects serving one model.
-        let start = inner.next_project % projects.len();
-        for model in live.into_iter().cloned().collect::<Vec<_>>() {
-            for i in 0..projects.len() {
-                let project = &projects[(start + i) % projects.len()];
-                let pool = self.pool_mut(&mut inner, project, &model);
-                if pool.day != today {
-                    pool.day = today.clone();
-                    pool.used_today = 0;
-                }
-                if let Some(until) = pool.exhausted_until() {
-                    if until > wall {
-                        earliest_reset = Some(earliest_reset.map_or(until, |e| e.min(until)));
-                        continue;
+        let (now, wall) = (Instant::now(), self.wall.now());
+        let mut earliest = Earliest::default();
+        for key in routes {
+            let pool = inner.pool(&key);
+            pool.refresh(wall);
+            let check = match pool.check(now, wall, tokens) {
+                Check::Ready => match pool.take(now, tokens) {
+                    Ok(day) => {
+                        writes.count = Some((key.clone(), day));
+                        return self.go(inner, key, now);
                     }
-                    pool.row.exhausted_until = None;
+                    Err(at) => Check::WaitUntil(at),
+                },
+                Check::ExhaustedUntil(until) if pool.exhausted_until() != Some(until) => {
+                    // The day's count reached its limit: say so in the store too.
+                    writes.rows.push((pool.exhaust(until, None), "the exhaustion of a pool"));
+                    Check::ExhaustedUntil(until)
                 }
-                if pool.rpd_limit().is_some_and(|rpd| pool.used_today >= rpd) {
-                    let until = next_pacific_midnight(wall);
-                    self.exhaust(pool, None, until);
-                    earliest_reset = Some(earliest_reset.map_or(until, |e| e.min(until)));
-                    continue;
-                }
-                if let Some(until) = pool.cooldown_until.filter(|u| *u > now) {
-                    earliest_wait = Some(earliest_wait.map_or(until, |e| e.min(until)));
-                    continue;
-                }
-                if let Some(until) = pool.breaker.open_until {
-                    // Open: wait out the pause; then one probe at a time.
-                    let next = if until > now {
-                        Some(until)
-                    } else if pool.breaker.probing {
-                        Some(now + pool.breaker.pause)
-                    } else {
-                        None
-                    };
-                    if let Some(at) = next {
-                        earliest_wait = Some(earliest_wait.map_or(at, |e| e.min(at)));
-                        continue;
-                    }
-                }
-                if let Some(tpm) = pool.tpm_limit() {
-                    let used = pool.tokens_in_window(now);
-                    // A request larger than the whole limit goes alone into an empty window.
-                    if used > 0 && used + tokens > tpm {
-                        let mut freed = 0;
-                        let mut at = now + MINUTE;
-                        for (t, n) in &pool.tokens {
-                            freed += n;
-                            if used - freed + tokens <= tpm {
-                                at = *t + MINUTE;
-                                break;
-                            }
-                        }
-                        earliest_wait = Some(earliest_wait.map_or(at, |e| e.min(at)));
-                        continue;
-                    }
-                }
-                if let Some((_, limiter)) = &pool.rpm
-                    && let Err(not_until) = limiter.check()
-                {
-                    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                    let at = now + wait;
-                    earliest_wait = Some(earliest_wait.map_or(at, |e| e.min(at)));
-                    continue;
-                }
-                // Ready: count it before it is sent. Past an open breaker's pause, it is the probe.
-                if pool.breaker.open_until.is_some() {
-                    pool.breaker.probing = true;
-                }
-                pool.tokens.push_back((now, tokens));
-                pool.used_today += 1;
-                if let Ok(n) = self.store.add_daily_request(&self.provider, project, &model, &today) {
-                    pool.used_today = pool.used_today.max(n);
-                }
-                let project = project.clone();
-                let key = Self::next_key(&mut inner, &project);
-                inner.next_project = inner.next_project.wrapping_add(1);
-                return Decision::Go(Permit {
-                    pool: PoolId { provider: self.provider.clone(), project, model },
-                    key,
-                    sent_at: now,
-                });
-            }
+                other => other,
+            };
+            earliest.add(check);
         }
-        match (earliest_wait, earliest_reset) {
-            (Some(at), _) => Decision::Wait(at),
-            (None, Some(reset)) => Decision::Exhausted(reset),
-            (None, None) => Decision::NoRoute("no usable pool".into()),
-        }
+        earliest.decision()
     }
 
-    fn next_key(inner: &mut Inner, project: &str) -> Option<ApiKey> {
-        let candidates: Vec<usize> = inner
-            .keys
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| !k.disabled && k.project == project)
-            .map(|(i, _)| i)
-            .collect();
-        let n = inner.next_key.entry(project.to_string()).or_insert(0);
-        let pick = candidates[*n % candidates.len()];
-        *n = n.wrapping_add(1);
-        inner.keys[pick].key.clone()
+    fn go(&self, inner: &mut Inner, (project, model): PoolKey, now: Instant) -> Decision {
+        let key = inner.keys.take_key(&project);
+        Decision::Go(Permit { pool: PoolId { provider: self.provider.clone(), project, model }, key, sent_at: now })
     }
 
     /// Connection failures in a row (to any pool) after which the provider is taken as
@@ -435,133 +366,87 @@ impl QuotaEngine {
 
     /// Learns from the answer to a permitted request.
     pub fn observe(&self, permit: &Permit, result: Result<(), &Failure>) {
-        let mut inner = self.lock();
+        let mut writes = Writes::default();
+        self.learn(&mut self.lock(), permit, result, &mut writes);
+        self.persist(writes);
+        self.changed.notify_waiters();
+    }
+
+    /// `observe` under the lock.
+    fn learn(&self, inner: &mut Inner, permit: &Permit, result: Result<(), &Failure>, writes: &mut Writes) {
+        let key = (permit.pool.project.clone(), permit.pool.model.clone());
+        let trouble = matches!(result, Err(Failure::ServerError | Failure::Timeout | Failure::Connection));
         if !matches!(result, Err(Failure::Connection)) {
             inner.unreachable_streak = 0;
         }
-        let PoolId { project, model, .. } = &permit.pool;
-        let trouble = matches!(result, Err(Failure::ServerError | Failure::Timeout | Failure::Connection));
-        if !trouble {
-            // Any answer, even a refusal, means the server is up again: the breaker closes
-            // (and a probe that got one is no longer in flight).
-            let pool = self.pool_mut(&mut inner, project, model);
-            if pool.breaker.open_until.is_some() {
-                tracing::info!(pool = %permit.pool, "the pool answers again: breaker closed");
-            }
-            pool.breaker = Breaker::default();
+        if !trouble && inner.pool(&key).breaker.answered() {
+            tracing::info!(pool = %permit.pool, "the pool answers again: breaker closed");
         }
         match result {
-            Ok(()) => {
-                self.pool_mut(&mut inner, project, model).bare_429s = 0;
-            }
+            Ok(()) => inner.pool(&key).bare_429s = 0,
             Err(Failure::RateLimited(signal)) => {
-                let pool = self.pool_mut(&mut inner, project, model);
-                self.learn(pool, signal);
-                self.rate_limited(pool, permit, signal);
-            }
-            Err(Failure::Billing) => {
-                if inner.stopped.is_none() {
-                    let why = format!(
-                        "billing: the {} account is out of credit (insufficient_quota); no model of this provider will answer until credit is added",
-                        self.provider
-                    );
-                    tracing::error!("{why}");
-                    inner.stopped = Some(why);
+                let pool = inner.pool(&key);
+                if let Some(write) = pool.learn(signal) {
+                    writes.rows.push((write, "a learned limit"));
                 }
+                self.rate_limited(pool, permit, signal, writes);
+            }
+            Err(Failure::Billing) if inner.stopped.is_none() => {
+                let why = format!(
+                    "billing: the {} account is out of credit (insufficient_quota); no model of this provider will answer until credit is added",
+                    self.provider
+                );
+                tracing::error!("{why}");
+                inner.stopped = Some(why);
             }
             Err(Failure::ServerError | Failure::Timeout | Failure::Connection) => {
-                let policy = self.policy;
-                let pool = self.pool_mut(&mut inner, project, model);
-                let b = &mut pool.breaker;
-                b.failures += 1;
-                let now = Instant::now();
-                if b.probing {
-                    b.probing = false;
-                    b.pause = (b.pause * 2).min(RetryPolicy::BREAKER_CAP);
-                    b.open_until = Some(now + b.pause);
-                    tracing::info!(pool = %permit.pool, pause_ms = b.pause.as_millis() as u64, "probe failed; pool stays paused");
-                } else if b.open_until.is_none() && b.failures >= Breaker::THRESHOLD {
-                    b.pause = policy.breaker_pause;
-                    b.open_until = Some(now + b.pause);
-                    tracing::warn!(
-                        pool = %permit.pool,
-                        failures = b.failures,
-                        "server trouble: pool paused, probing with one request at growing intervals"
-                    );
-                }
+                self.server_trouble(inner.pool(&key), permit);
             }
             Err(Failure::ModelNotFound) => {
+                let model = &permit.pool.model;
                 if inner.dropped.insert(model.clone(), "the server answered 404 for it".into()).is_none() {
                     tracing::warn!(model = %model, "model not found (404): dropped for this run");
                 }
             }
             Err(Failure::KeyRejected) => {
-                let id = permit.key_id().to_string();
-                for k in inner.keys.iter_mut().filter(|k| k.key.as_ref().is_some_and(|x| x.id == id)) {
-                    if !k.disabled {
-                        k.disabled = true;
-                        tracing::warn!(key = %id, project = %k.project, "key rejected: disabled for this run");
-                    }
+                for project in inner.keys.disable(permit.key_id()) {
+                    tracing::warn!(key = %permit.key_id(), project = %project, "key rejected: disabled for this run");
                 }
             }
             Err(_) => {}
         }
-        drop(inner);
-        self.changed.notify_waiters();
+    }
+
+    fn server_trouble(&self, pool: &mut Pool, permit: &Permit) {
+        match pool.breaker.failed(Instant::now(), self.policy.breaker_pause) {
+            Tripped::ProbeFailed { pause } => {
+                tracing::info!(pool = %permit.pool, pause_ms = pause.as_millis() as u64, "probe failed; pool stays paused");
+            }
+            Tripped::Opened { failures } => tracing::warn!(
+                pool = %permit.pool,
+                failures,
+                "server trouble: pool paused, probing with one request at growing intervals"
+            ),
+            Tripped::No => {}
+        }
     }
 
     /// A quota refusal: a daily wall exhausts the pool until Pacific midnight; a wait the
     /// run can sit out cools it; a wait beyond `max_wait`, or too many 429s that say
     /// nothing, defer it until a stated time.
-    fn rate_limited(&self, pool: &mut Pool, permit: &Permit, signal: &QuotaSignal) {
-        let wall = self.clock.now();
+    fn rate_limited(&self, pool: &mut Pool, permit: &Permit, signal: &QuotaSignal, writes: &mut Writes) {
+        let wall = self.wall.now();
         if signal.scope == QuotaScope::PerDay {
-            if pool.exhausted_until().is_none_or(|u| u <= wall) {
-                let until = next_pacific_midnight(wall);
-                self.exhaust(pool, signal.quota_id.clone(), until);
-                let billing = if signal.quota_value == Some(0) {
-                    " (its limit is 0: this model has no free quota for this project; it needs billing enabled)"
-                } else {
-                    ""
-                };
-                tracing::warn!(
-                    pool = %permit.pool,
-                    quota_id = signal.quota_id.as_deref().unwrap_or("-"),
-                    limit = signal.quota_value,
-                    "daily quota exhausted{billing}; this pool rests until {} — other keys of the project share it, so they are not tried",
-                    describe(until)
-                );
-            }
-            return;
+            return self.daily_wall(pool, permit, signal, wall, writes);
         }
         let echo = pool.cooldown_set_at.is_some_and(|set| permit.sent_at < set);
         if echo {
             return;
         }
-        let delay = match signal.retry_delay {
-            Some(d) => d,
-            None if signal.scope == QuotaScope::Unknown => {
-                pool.bare_429s += 1;
-                if pool.bare_429s > self.policy.bare_429_tries {
-                    let until = wall + BARE_429_CAP;
-                    self.exhaust(pool, signal.quota_id.clone(), until);
-                    tracing::warn!(
-                        pool = %permit.pool,
-                        "{} 429s in a row that name no quota and no wait; pool deferred until {}",
-                        pool.bare_429s,
-                        describe(until)
-                    );
-                    return;
-                }
-                full_jitter(pool.bare_429s)
-            }
-            // A per-minute limit with no stated wait (DashScope's token limit): it clears
-            // within the minute; a jittered backoff finds when.
-            None => full_jitter(2),
-        };
+        let Some(delay) = self.minute_delay(pool, permit, signal, wall, writes) else { return };
         if delay > self.policy.max_wait {
             let until = wall + delay;
-            self.exhaust(pool, signal.quota_id.clone(), until);
+            writes.rows.push((pool.exhaust(until, signal.quota_id.clone()), "the exhaustion of a pool"));
             tracing::warn!(
                 pool = %permit.pool,
                 "the server asks to wait {}s, more than max_wait ({}s): pool deferred until {}",
@@ -571,26 +456,62 @@ impl QuotaEngine {
             );
             return;
         }
-        let now = Instant::now();
-        pool.cooldown_until = Some(now + delay);
-        pool.cooldown_set_at = Some(now);
+        pool.cool(Instant::now(), delay);
         tracing::info!(pool = %permit.pool, delay_ms = delay.as_millis() as u64, "rate limited; pool cools down");
     }
 
-    fn learn(&self, pool: &mut Pool, signal: &QuotaSignal) {
-        let Some(value) = signal.quota_value.filter(|v| *v > 0) else { return };
-        let before = pool.row.clone();
-        match (signal.scope, signal.tokens) {
-            (QuotaScope::PerDay, _) => pool.row.learned_rpd = Some(value.min(u64::from(u32::MAX)) as u32),
-            (QuotaScope::PerMinute, true) => pool.row.learned_tpm = Some(value),
-            (QuotaScope::PerMinute, false) => pool.row.learned_rpm = Some(value.min(u64::from(u32::MAX)) as u32),
-            (QuotaScope::Unknown, _) => {}
+    /// A per-day 429: the pool rests until the next Pacific midnight (once: an echo of a
+    /// request sent before changes nothing).
+    fn daily_wall(&self, pool: &mut Pool, permit: &Permit, signal: &QuotaSignal, wall: Timestamp, writes: &mut Writes) {
+        if pool.exhausted_until().is_some_and(|u| u > wall) {
+            return;
         }
-        if pool.row != before {
-            pool.install_rpm();
-            if let Err(e) = self.store.save_pool(&pool.row) {
-                tracing::error!("cannot persist a learned limit: {e}");
+        let until = next_pacific_midnight(wall);
+        writes.rows.push((pool.exhaust(until, signal.quota_id.clone()), "the exhaustion of a pool"));
+        let billing = if signal.quota_value == Some(0) {
+            " (its limit is 0: this model has no free quota for this project; it needs billing enabled)"
+        } else {
+            ""
+        };
+        tracing::warn!(
+            pool = %permit.pool,
+            quota_id = signal.quota_id.as_deref().unwrap_or("-"),
+            limit = signal.quota_value,
+            "daily quota exhausted{billing}; this pool rests until {} — other keys of the project share it, so they are not tried",
+            describe(until)
+        );
+    }
+
+    /// The wait a per-minute or unexplained 429 asks for; `None` when it was one bare 429
+    /// too many and the pool is deferred instead.
+    fn minute_delay(
+        &self,
+        pool: &mut Pool,
+        permit: &Permit,
+        signal: &QuotaSignal,
+        wall: Timestamp,
+        writes: &mut Writes,
+    ) -> Option<Duration> {
+        match signal.retry_delay {
+            Some(d) => Some(d),
+            None if signal.scope == QuotaScope::Unknown => {
+                pool.bare_429s += 1;
+                if pool.bare_429s <= self.policy.bare_429_tries {
+                    return Some(full_jitter(pool.bare_429s));
+                }
+                let until = wall + BARE_429_CAP;
+                writes.rows.push((pool.exhaust(until, signal.quota_id.clone()), "the exhaustion of a pool"));
+                tracing::warn!(
+                    pool = %permit.pool,
+                    "{} 429s in a row that name no quota and no wait; pool deferred until {}",
+                    pool.bare_429s,
+                    describe(until)
+                );
+                None
             }
+            // A per-minute limit with no stated wait (DashScope's token limit): it clears
+            // within the minute; a jittered backoff finds when.
+            None => Some(full_jitter(2)),
         }
     }
 
@@ -600,9 +521,7 @@ impl QuotaEngine {
     }
 
     pub fn disable_key(&self, key_id: &str) {
-        for k in self.lock().keys.iter_mut().filter(|k| k.key.as_ref().is_some_and(|x| x.id == key_id)) {
-            k.disabled = true;
-        }
+        self.lock().keys.disable(key_id);
     }
 
     pub fn dropped_models(&self) -> BTreeMap<String, String> {
@@ -612,84 +531,49 @@ impl QuotaEngine {
     /// Whether every pool `models` could use is known exhausted right now, without
     /// asking any server; `Some(reset)` then. Lets a rerun before the reset stop at once.
     pub fn all_exhausted(&self, models: &[String]) -> Option<Timestamp> {
+        self.load_pools(models);
         let mut inner = self.lock();
-        let wall = self.clock.now();
-        let projects = Self::projects(&inner);
-        let mut latest_min: Option<Timestamp> = None;
-        for model in models.iter().filter(|m| !inner.dropped.contains_key(*m)).cloned().collect::<Vec<_>>() {
-            for project in &projects {
-                let pool = self.pool_mut(&mut inner, project, &model);
-                let exhausted = pool.exhausted_until().filter(|u| *u > wall).or_else(|| {
-                    pool.rpd_limit().filter(|rpd| pool.used_today >= *rpd).map(|_| next_pacific_midnight(wall))
-                });
-                match exhausted {
-                    Some(u) => latest_min = Some(latest_min.map_or(u, |m| m.min(u))),
-                    None => return None,
-                }
-            }
+        let wall = self.wall.now();
+        let projects = inner.keys.projects();
+        let mut earliest: Option<Timestamp> = None;
+        for key in inner.routes(models, &projects) {
+            let until = inner.pool(&key).exhausted_at(wall)?;
+            earliest = Some(earliest.map_or(until, |e| e.min(until)));
         }
-        latest_min
+        earliest
     }
 
     /// The requests `models` can still take today, summed over every usable pool: `None`
     /// when some pool has no known daily limit (then the day is no wall). A pool exhausted
     /// for the day counts zero. What `auto` packing weighs the pending posts against.
     pub fn remaining_today(&self, models: &[String]) -> Option<u64> {
+        self.load_pools(models);
         let mut inner = self.lock();
-        let wall = self.clock.now();
-        let today = pacific_day(wall).to_string();
-        let projects = Self::projects(&inner);
+        let wall = self.wall.now();
+        let projects = inner.keys.projects();
         let mut total = 0u64;
-        for model in models.iter().filter(|m| !inner.dropped.contains_key(*m)).cloned().collect::<Vec<_>>() {
-            for project in &projects {
-                let pool = self.pool_mut(&mut inner, project, &model);
-                if pool.day != today {
-                    pool.day = today.clone();
-                    pool.used_today = 0;
-                }
-                if pool.exhausted_until().is_some_and(|u| u > wall) {
-                    continue;
-                }
-                total += u64::from(pool.rpd_limit()?.saturating_sub(pool.used_today));
+        for key in inner.routes(models, &projects) {
+            let pool = inner.pool(&key);
+            if pool.exhausted_until().is_some_and(|u| u > wall) {
+                continue;
             }
+            total += u64::from(pool.remaining_on(wall)?);
         }
         Some(total)
     }
 
     /// The keys that are still enabled.
     pub fn keys(&self) -> Vec<Option<ApiKey>> {
-        self.lock().keys.iter().filter(|k| !k.disabled).map(|k| k.key.clone()).collect()
+        self.lock().keys.keys()
     }
 
     /// Projects that have more than one key (rotating among them adds no quota).
     pub fn shared_projects(&self) -> Vec<(String, usize)> {
-        let inner = self.lock();
-        let mut count: BTreeMap<String, usize> = BTreeMap::new();
-        for k in inner.keys.iter().filter(|k| k.key.is_some()) {
-            *count.entry(k.project.clone()).or_default() += 1;
-        }
-        count.into_iter().filter(|(_, n)| *n > 1).collect()
+        self.lock().keys.shared_projects()
     }
 
     pub fn distinct_projects(&self) -> HashSet<String> {
-        Self::projects(&self.lock()).into_iter().collect()
-    }
-}
-
-/// The limits a pool lives by: for each, the stricter of the configured and the learned
-/// one, so a config written from an old price page never outvotes what the server said.
-pub fn effective_limits(configured: Limits, learned: Option<&PoolRow>) -> Limits {
-    Limits {
-        rpm: stricter(configured.rpm, learned.and_then(|r| r.learned_rpm)),
-        tpm: stricter(configured.tpm, learned.and_then(|r| r.learned_tpm)),
-        rpd: stricter(configured.rpd, learned.and_then(|r| r.learned_rpd)),
-    }
-}
-
-fn stricter<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+        self.lock().keys.projects().into_iter().collect()
     }
 }
 
@@ -702,6 +586,7 @@ fn full_jitter(n: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use super::super::pacing::PACING_MARGIN;
     use super::*;
 
     fn engine(keys: &[(&str, &str)], limits: &[(&str, Limits)]) -> (tempfile::TempDir, QuotaEngine) {
@@ -718,6 +603,10 @@ mod tests {
         m.iter().map(|s| s.to_string()).collect()
     }
 
+    fn limits(rpm: Option<u32>, tpm: Option<u64>, rpd: Option<u32>) -> Limits {
+        Limits { rpm, tpm, rpd }
+    }
+
     fn day_429() -> Failure {
         Failure::RateLimited(QuotaSignal {
             scope: QuotaScope::PerDay,
@@ -726,6 +615,20 @@ mod tests {
             quota_value: Some(20),
             retry_delay: Some(Duration::from_secs(9)),
         })
+    }
+
+    fn minute_429(retry: u64) -> Failure {
+        Failure::RateLimited(QuotaSignal {
+            scope: QuotaScope::PerMinute,
+            tokens: false,
+            quota_id: Some("GenerateRequestsPerMinutePerProjectPerModel-FreeTier".into()),
+            quota_value: Some(15),
+            retry_delay: Some(Duration::from_secs(retry)),
+        })
+    }
+
+    fn cooldown(e: &QuotaEngine, project: &str, model: &str) -> Option<Instant> {
+        e.lock().pools[&(project.to_string(), model.to_string())].cooldown_until
     }
 
     #[tokio::test]
@@ -765,26 +668,22 @@ mod tests {
         assert!(e.all_exhausted(&m).is_some());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn per_minute_cooldown_falls_back_then_in_flight_echo_does_not_stack() {
         let (_d, e) = engine(&[("k", "p")], &[]);
         let m = models(&["a", "b"]);
         let Decision::Go(p1) = e.acquire(&m, 10) else { panic!() };
+        tokio::time::advance(Duration::from_millis(5)).await;
         let Decision::Go(p2) = e.acquire(&m, 10) else { panic!() };
         assert_eq!(p1.pool.model, "a");
-        let minute = Failure::RateLimited(QuotaSignal {
-            scope: QuotaScope::PerMinute,
-            tokens: false,
-            quota_id: Some("GenerateRequestsPerMinutePerProjectPerModel-FreeTier".into()),
-            quota_value: Some(15),
-            retry_delay: Some(Duration::from_secs(30)),
-        });
-        e.observe(&p1, Err(&minute));
-        let until = e.lock().pools[&("p".to_string(), "a".to_string())].cooldown_until;
+        tokio::time::advance(Duration::from_millis(5)).await;
+        e.observe(&p1, Err(&minute_429(30)));
+        let until = cooldown(&e, "p", "a");
+        assert_eq!(until, Some(Instant::now() + Duration::from_secs(30)));
         // p2 was in flight before the cooldown: its 429 must not push the cooldown out.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        e.observe(&p2, Err(&minute));
-        assert_eq!(e.lock().pools[&("p".to_string(), "a".to_string())].cooldown_until, until);
+        tokio::time::advance(Duration::from_millis(5)).await;
+        e.observe(&p2, Err(&minute_429(30)));
+        assert_eq!(cooldown(&e, "p", "a"), until);
         // While `a` cools, the job goes to `b`.
         let Decision::Go(p3) = e.acquire(&m, 10) else { panic!() };
         assert_eq!(p3.pool.model, "b");
@@ -792,9 +691,23 @@ mod tests {
         assert_eq!(e.lock().pools[&("p".to_string(), "a".to_string())].rpm_limit(), Some(15));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_per_minute_cooldown_lasts_exactly_the_stated_wait() {
+        let (_d, e) = engine(&[("k", "p")], &[]);
+        let m = models(&["a"]);
+        let Decision::Go(p) = e.acquire(&m, 10) else { panic!() };
+        e.observe(&p, Err(&minute_429(30)));
+        let start = Instant::now();
+        assert_eq!(e.acquire(&m, 10), Decision::Wait(start + Duration::from_secs(30)));
+        tokio::time::advance(Duration::from_secs(30) - Duration::from_millis(1)).await;
+        assert_eq!(e.acquire(&m, 10), Decision::Wait(start + Duration::from_secs(30)));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(matches!(e.acquire(&m, 10), Decision::Go(_)));
+    }
+
     #[tokio::test]
     async fn configured_rpd_is_never_exceeded() {
-        let (_d, e) = engine(&[("k", "p")], &[("m", Limits { rpm: None, tpm: None, rpd: Some(3) })]);
+        let (_d, e) = engine(&[("k", "p")], &[("m", limits(None, None, Some(3)))]);
         let m = models(&["m"]);
         for _ in 0..3 {
             assert!(matches!(e.acquire(&m, 1), Decision::Go(_)));
@@ -802,27 +715,116 @@ mod tests {
         assert!(matches!(e.acquire(&m, 1), Decision::Exhausted(_)));
     }
 
-    #[tokio::test]
-    async fn rpm_paces_with_burst_of_one() {
-        let (_d, e) = engine(&[("k", "p")], &[("m", Limits { rpm: Some(60), tpm: None, rpd: None })]);
-        let m = models(&["m"]);
-        assert!(matches!(e.acquire(&m, 1), Decision::Go(_)));
-        match e.acquire(&m, 1) {
-            Decision::Wait(at) => {
-                let wait = at.duration_since(Instant::now());
-                assert!(wait > Duration::from_millis(900) && wait <= Duration::from_millis(1021), "{wait:?}");
-            }
-            other => panic!("{other:?}"),
+    /// Acquires race from several threads while the store is written outside the lock:
+    /// the count is checked and taken in one critical section, so exactly `rpd` go, and
+    /// the store records exactly those. Rounds, because a gate that let a stale count
+    /// through would show only when threads interleave at the limit.
+    #[test]
+    fn configured_rpd_is_never_exceeded_by_concurrent_acquires() {
+        const RPD: u32 = 40;
+        const THREADS: usize = 8;
+        for _round in 0..10 {
+            let (_d, e) = engine(&[("k1", "p"), ("k2", "p")], &[("m", limits(None, None, Some(RPD)))]);
+            let m = models(&["m"]);
+            let start = std::sync::Barrier::new(THREADS);
+            let granted: u32 = std::thread::scope(|s| {
+                let workers: Vec<_> = (0..THREADS)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            let mut went = 0;
+                            // Every thread asks until the day is through for it.
+                            while let Decision::Go(_) = e.acquire(&m, 1) {
+                                went += 1;
+                            }
+                            went
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).sum()
+            });
+            assert_eq!(granted, RPD);
+            let day = pacific_day(e.now()).to_string();
+            assert_eq!(e.store.daily_requests("gemini", "p", "m", &day).unwrap(), RPD);
+            assert!(matches!(e.acquire(&m, 1), Decision::Exhausted(_)));
+            assert_eq!(e.remaining_today(&m), Some(0));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rpm_paces_with_burst_of_one() {
+        const RPM: u32 = 60;
+        let (_d, e) = engine(&[("k", "p")], &[("m", limits(Some(RPM), None, None))]);
+        let m = models(&["m"]);
+        let period = Duration::from_secs(60).mul_f64(PACING_MARGIN / f64::from(RPM));
+        let start = Instant::now();
+        // The n-th permit goes (n-1) periods after the first, never sooner.
+        for n in 1..=5u32 {
+            loop {
+                match e.acquire(&m, 1) {
+                    Decision::Go(p) => {
+                        assert_eq!(p.sent_at - start, period * (n - 1), "permit {n}");
+                        break;
+                    }
+                    Decision::Wait(at) => tokio::time::advance(at - Instant::now()).await,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        // Idle time saves up no burst.
+        tokio::time::advance(Duration::from_secs(300)).await;
+        assert!(matches!(e.acquire(&m, 1), Decision::Go(_)));
+        assert_eq!(e.acquire(&m, 1), Decision::Wait(Instant::now() + period));
     }
 
     #[tokio::test]
     async fn tpm_window() {
-        let (_d, e) = engine(&[("k", "p")], &[("m", Limits { rpm: None, tpm: Some(1000), rpd: None })]);
+        let (_d, e) = engine(&[("k", "p")], &[("m", limits(None, Some(1000), None))]);
         let m = models(&["m"]);
         assert!(matches!(e.acquire(&m, 600), Decision::Go(_)));
         assert!(matches!(e.acquire(&m, 600), Decision::Wait(_)));
         assert!(matches!(e.acquire(&m, 300), Decision::Go(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_day_resets_at_pacific_midnight() {
+        // 23:59 in Los Angeles; midnight is 08:00 UTC.
+        let midnight: Timestamp = "2026-11-29T08:00:00Z".parse().unwrap();
+        let (_d, e) = engine(&[("k", "p")], &[("m", limits(None, None, Some(2)))]);
+        let e = e.on_tokio_time("2026-11-29T07:59:00Z".parse().unwrap());
+        let m = models(&["m"]);
+        for _ in 0..2 {
+            assert!(matches!(e.acquire(&m, 1), Decision::Go(_)));
+        }
+        assert_eq!(e.acquire(&m, 1), Decision::Exhausted(midnight));
+        assert_eq!(e.all_exhausted(&m), Some(midnight));
+        assert_eq!(e.remaining_today(&m), Some(0));
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(e.acquire(&m, 1), Decision::Exhausted(midnight));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(e.remaining_today(&m), Some(2));
+        assert!(e.all_exhausted(&m).is_none());
+        assert!(matches!(e.acquire(&m, 1), Decision::Go(_)));
+        let new_day = pacific_day(midnight).to_string();
+        assert_eq!(e.store.daily_requests("gemini", "p", "m", &new_day).unwrap(), 1);
+        assert_eq!(e.remaining_today(&m), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_late_older_row_does_not_overwrite_a_newer_one() {
+        let (_d, e) = engine(&[("k", "p")], &[]);
+        let m = models(&["m"]);
+        let Decision::Go(_) = e.acquire(&m, 1) else { panic!() };
+        let (older, newer) = {
+            let mut inner = e.lock();
+            let pool = inner.pool(&("p".to_string(), "m".to_string()));
+            (pool.exhaust(e.now(), Some("old".into())), pool.exhaust(e.now(), Some("new".into())))
+        };
+        let writes = |w: RowWrite| Writes { rows: vec![(w, "a test row")], count: None };
+        e.persist(writes(newer));
+        e.persist(writes(older));
+        let rows = e.store.pools().unwrap();
+        assert_eq!(rows.iter().map(|r| r.quota_id.as_deref()).collect::<Vec<_>>(), [Some("new")]);
     }
 
     #[tokio::test(start_paused = true)]
