@@ -684,18 +684,23 @@ impl Pipeline {
                 Ok(kept)
             }
             Err(e) => {
-                let (state, msg, until) = match &e {
-                    JobError::Deferred(t) => (JobState::Deferred, None, Some(t.to_string())),
-                    JobError::Failed(m) => (JobState::Failed, Some(m.clone()), None),
-                    JobError::Unavailable(m) => (JobState::Pending, Some(m.clone()), None),
-                    JobError::Interrupted => (JobState::Pending, None, None),
-                };
-                self.on_store(move |store| store.set_job_state(id, state, msg.as_deref(), until.as_deref()))
-                    .await
-                    .map_err(store_err)?;
+                self.record_end(id, &e).await?;
                 Err(e)
             }
         }
+    }
+
+    /// Records why job `id` got no answer: failed for good, deferred to a time, or pending.
+    async fn record_end(&self, id: i64, e: &JobError) -> Result<(), JobError> {
+        let (state, msg, until) = match e {
+            JobError::Deferred(t) => (JobState::Deferred, None, Some(t.to_string())),
+            JobError::Failed(m) => (JobState::Failed, Some(m.clone()), None),
+            JobError::Unavailable(m) => (JobState::Pending, Some(m.clone()), None),
+            JobError::Interrupted => (JobState::Pending, None, None),
+        };
+        self.on_store(move |store| store.set_job_state(id, state, msg.as_deref(), until.as_deref()))
+            .await
+            .map_err(|e| self.store_failed(&e))
     }
 
     async fn combined(

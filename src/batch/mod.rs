@@ -114,12 +114,9 @@ struct Settings {
     pack: PackConfig,
 }
 
-impl Batch {
-    /// Discovers the posts, opens the store (and with it the output folder's run lock),
-    /// removes a killed run's temp files, fetches missing crawler images, and records the run.
-    pub async fn open(cfg: &Config, args: RunArgs) -> Result<Batch, BatchError> {
-        let input_dir = args.input.clone().unwrap_or_else(|| cfg.input.clone());
-        let settings = Settings {
+impl Settings {
+    fn new(cfg: &Config, args: &RunArgs) -> Settings {
+        Settings {
             output: args.output.clone().unwrap_or_else(|| cfg.output.clone()),
             concurrency: args.concurrency.unwrap_or(cfg.concurrency),
             mode: args.mode.unwrap_or(cfg.mode),
@@ -128,7 +125,16 @@ impl Batch {
             wait: args.wait,
             no_progress: args.no_progress,
             pack: cfg.pack,
-        };
+        }
+    }
+}
+
+impl Batch {
+    /// Discovers the posts, opens the store (and with it the output folder's run lock),
+    /// removes a killed run's temp files, fetches missing crawler images, and records the run.
+    pub async fn open(cfg: &Config, args: RunArgs) -> Result<Batch, BatchError> {
+        let input_dir = args.input.clone().unwrap_or_else(|| cfg.input.clone());
+        let settings = Settings::new(cfg, &args);
         if settings.concurrency == 0 {
             return Err(BatchError::Usage("--concurrency must be at least 1".into()));
         }

@@ -4,6 +4,7 @@
 use super::{BatchError, Chosen};
 use crate::attempt::{AttemptRecord, UNREACHABLE_HINT};
 use crate::clock::Clock;
+use crate::config::ApiKey;
 use crate::ledger::Ledger;
 use crate::provider::catalog::{self, StageModels};
 use crate::quota::QuotaEngine;
@@ -38,58 +39,27 @@ pub(super) async fn resolve(
         let served: std::collections::BTreeSet<String> = served.into_iter().collect();
         return apply_validation(chosen, quota, &served);
     }
-    let keys = quota.keys();
+    let lister = Lister { chosen, ledger, run_id, clock };
     let mut listings = Vec::new();
-    for key in &keys {
-        // Written ahead, like every request: a kill mid-listing leaves an `unknown` row.
-        let ahead = (chosen.provider.name() != "local").then(|| {
-            let (project, key_id) = match key {
-                Some(k) => (k.project.clone(), k.id.clone()),
-                None => (chosen.provider.name().to_string(), "-".to_string()),
-            };
-            let record = list_models_record(chosen, run_id, project, key_id, clock.now().to_string());
-            ledger.begin(&record, &[]).ok_or_else(|| BatchError::Stopped("the usage ledger cannot be written".into()))
-        });
-        let ahead = ahead.transpose()?;
-        let got = catalog::list_all(chosen.provider.as_ref(), std::slice::from_ref(key), clock).await;
-        listings.extend(got.into_iter().enumerate().map(|(i, l)| (if i == 0 { ahead } else { None }, l)));
+    for key in &quota.keys() {
+        listings.extend(lister.list(key).await?);
     }
+    let unreachable = catalog::unreachable(listings.iter().map(|(_, l)| l));
     for (ahead, l) in &listings {
-        let (project, key_id) = match &l.key {
-            Some(k) => (k.project.clone(), k.id.clone()),
-            None => (chosen.provider.name().to_string(), "-".to_string()),
-        };
-        let (status, outcome, error) = match &l.result {
-            Ok(_) => (Some(200), "ok".to_string(), None),
-            Err(e) => (e.http_status, e.failure.outcome().as_str().to_string(), Some(shorten(&e.message, 300))),
-        };
-        if chosen.provider.name() != "local" {
-            let record = AttemptRecord {
-                http_status: status,
-                outcome,
-                latency_ms: l.latency_ms,
-                error: error.clone(),
-                ..list_models_record(chosen, run_id, project, key_id.clone(), l.started.to_string())
-            };
-            match ahead {
-                Some(id) => ledger.complete(*id, &record),
-                // A retry after a transient failure (inside the listing): recorded after the fact.
-                None => ledger.record(&record, &[])?,
-            }
-        }
+        let error = lister.record(*ahead, l)?;
+        let key_id = l.key.as_ref().map_or("-", |k| k.id.as_str());
         if catalog::key_rejected(l) {
             tracing::warn!(key = %key_id, "key rejected by ListModels: disabled for this run");
-            quota.disable_key(&key_id);
+            quota.disable_key(key_id);
         } else if let Some(e) = error
-            && catalog::unreachable(listings.iter().map(|(_, l)| l)).is_none()
+            && unreachable.is_none()
         {
             tracing::warn!(key = %key_id, "ListModels failed: {e}");
         }
     }
-    if let Some(why) = catalog::unreachable(listings.iter().map(|(_, l)| l)) {
+    if let Some(why) = unreachable {
         return Err(BatchError::Deferred(format!(
-            "{why}. Nothing was sent; every post waits for a later run. Hint: {}",
-            UNREACHABLE_HINT
+            "{why}. Nothing was sent; every post waits for a later run. Hint: {UNREACHABLE_HINT}"
         )));
     }
     if quota.keys().is_empty() {
@@ -110,6 +80,66 @@ pub(super) async fn resolve(
         tracing::warn!("cannot cache the model listing: {e}");
     }
     apply_validation(chosen, quota, &served)
+}
+
+/// ListModels requests, each in the ledger like any other request.
+struct Lister<'a> {
+    chosen: &'a Chosen,
+    ledger: &'a Ledger,
+    run_id: &'a str,
+    clock: &'a Clock,
+}
+
+impl Lister<'_> {
+    fn remote(&self) -> bool {
+        self.chosen.provider.name() != "local"
+    }
+
+    fn where_(&self, key: Option<&ApiKey>) -> (String, String) {
+        match key {
+            Some(k) => (k.project.clone(), k.id.clone()),
+            None => (self.chosen.provider.name().to_string(), "-".to_string()),
+        }
+    }
+
+    /// Lists with `key`; the first request's ledger row is written ahead (a kill
+    /// mid-listing leaves an `unknown` row), the id paired with its listing.
+    async fn list(&self, key: &Option<ApiKey>) -> Result<Vec<(Option<i64>, catalog::Listing)>, BatchError> {
+        let ahead = if self.remote() {
+            let (project, key_id) = self.where_(key.as_ref());
+            let record = list_models_record(self.chosen, self.run_id, project, key_id, self.clock.now().to_string());
+            let id = self.ledger.begin(&record, &[]);
+            Some(id.ok_or_else(|| BatchError::Stopped("the usage ledger cannot be written".into()))?)
+        } else {
+            None
+        };
+        let got = catalog::list_all(self.chosen.provider.as_ref(), std::slice::from_ref(key), self.clock).await;
+        Ok(got.into_iter().enumerate().map(|(i, l)| (if i == 0 { ahead } else { None }, l)).collect())
+    }
+
+    /// Completes (or, for a retry inside the listing, records after the fact) a listing's
+    /// ledger row. Returns the listing's error, for people.
+    fn record(&self, ahead: Option<i64>, l: &catalog::Listing) -> Result<Option<String>, BatchError> {
+        let (status, outcome, error) = match &l.result {
+            Ok(_) => (Some(200), "ok".to_string(), None),
+            Err(e) => (e.http_status, e.failure.outcome().as_str().to_string(), Some(shorten(&e.message, 300))),
+        };
+        if self.remote() {
+            let (project, key_id) = self.where_(l.key.as_ref());
+            let record = AttemptRecord {
+                http_status: status,
+                outcome,
+                latency_ms: l.latency_ms,
+                error: error.clone(),
+                ..list_models_record(self.chosen, self.run_id, project, key_id, l.started.to_string())
+            };
+            match ahead {
+                Some(id) => self.ledger.complete(id, &record),
+                None => self.ledger.record(&record, &[])?,
+            }
+        }
+        Ok(error)
+    }
 }
 
 fn list_models_record(chosen: &Chosen, run_id: &str, project: String, key_id: String, ts: String) -> AttemptRecord {

@@ -654,7 +654,7 @@ mod tests {
         assert!(err.starts_with(&format!("{}: MediaCrawler JSON export", broken.display())), "{err}");
 
         // A broken Excel export is reported naming the file, in the walk and given directly
-        // (tests/crawler_store.rs reads a real one).
+        // (tests/it/crawler_store.rs reads a real one).
         let xlsx = dir.path().join("data/xhs/xhs_search_20251201_120000.xlsx");
         write(&xlsx, b"PK\x03\x04");
         write(&dir.path().join("data/xhs/images/e1/0.jpg"), b"x");
