@@ -15,7 +15,7 @@ mod models;
 mod report;
 
 pub use choose::{Chosen, choose};
-pub use models::Models;
+pub use models::{Models, check as check_models};
 pub use report::Report;
 
 use crate::atomic::{OutputError, remove_stale_temps};

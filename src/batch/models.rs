@@ -149,15 +149,21 @@ fn list_models_record(chosen: &Chosen, run_id: &str, project: String, key_id: St
 /// How long a cached ListModels answer is trusted.
 const CATALOG_FRESH_S: i64 = 6 * 3600;
 
+/// The configured lists of both stages checked against what the server serves: the one
+/// resolution `run` applies and `models` prints.
+pub fn check(chosen: &Chosen, served: &std::collections::BTreeSet<String>) -> [StageModels; 2] {
+    [
+        catalog::validate(Stage::Ocr, &chosen.ocr_models, served),
+        catalog::validate(Stage::Summary, &chosen.summary_models, served),
+    ]
+}
+
 fn apply_validation(
     chosen: &Chosen,
     quota: &QuotaEngine,
     served: &std::collections::BTreeSet<String>,
 ) -> Result<Models, BatchError> {
-    let stages = [
-        catalog::validate(Stage::Ocr, &chosen.ocr_models, served),
-        catalog::validate(Stage::Summary, &chosen.summary_models, served),
-    ];
+    let stages = check(chosen, served);
     for StageModels { stage, kept, dropped } in &stages {
         for (model, why, closest) in dropped {
             let hint = closest.as_ref().map(|c| format!("; the closest listed model is {c}")).unwrap_or_default();

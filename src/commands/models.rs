@@ -40,10 +40,7 @@ pub async fn models(cfg: &Config, as_json: bool) -> Result<Exit, CliError> {
             why.join("; ")
         )));
     };
-    let stages = [
-        catalog::validate(Stage::Ocr, &chosen.ocr_models, &served),
-        catalog::validate(Stage::Summary, &chosen.summary_models, &served),
-    ];
+    let stages = crate::batch::check_models(&chosen, &served);
     let empty = stages.iter().any(|s| s.kept.is_empty());
     if as_json {
         let v = json!({
