@@ -231,7 +231,11 @@ async fn a_full_disk_stops_the_run_with_74_and_a_rerun_repeats_little() {
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     let repeated = generate_requests(&s) - posts.min(generate_requests(&s));
     assert!(repeated <= 10, "{repeated} requests repeated (first run sent {sent})");
-    eprintln!("FIGURES full disk: exit 74 after {sent} requests, {errors} ERROR line(s); rerun repeated {repeated}");
+    let used: u64 = files_under(&out_dir).iter().map(|p| p.metadata().map_or(0, |m| m.len())).sum();
+    eprintln!(
+        "FIGURES full disk: exit 74 after {sent} requests, {errors} ERROR line(s); rerun repeated {repeated}; \
+         outputs and state take {used} bytes of the 3 MB disk"
+    );
     eprintln!("FIRST RUN STDERR (non-debug):");
     for l in err.lines().filter(|l| !l.contains("DEBUG")) {
         eprintln!("  {l}");
