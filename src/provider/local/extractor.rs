@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 /// The name of the one round of a post that names none (and whose title names none).
 /// Bumped with every change to what the extractor finds: part of the identity of local
 /// summary jobs, so a better extractor redoes them (they cost nothing).
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 const DEFAULT_ROUND: &str = "面试";
 /// Lines longer than this are prose, never a question.
@@ -34,10 +34,11 @@ const MAX_NOTES: usize = 8;
 
 static ROUND_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(ROUND_PATTERN).expect("round pattern"));
 
-/// A heading that is only a round: `一面`, `## 二面：`, `【HR面】`, `一面（60min）`, `美团一面`.
+/// A heading that is only a round: `一面`, `## 二面：`, `【HR面】`, `一面（60min）`, `美团一面`,
+/// or a line of the post's schedule: `一面5.14`, `hr面5.21，当天下午意向`.
 static ROUND_HEADING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"(?i)^(?:\S{{0,6}}?)({ROUND_PATTERN})\s*(?:[（(][^)）]*[)）])?\s*(?:面经|面试|部分|环节|问题)?\s*[:：]?\s*$"
+        r"(?i)^(?:\S{{0,6}}?)({ROUND_PATTERN})\s*(?:[（(][^)）]*[)）])?\s*(?:面经|面试|部分|环节|问题)?\s*(?:\d{{1,2}}[./月]\d{{1,2}}日?(?:[，,][^？?]*)?)?\s*[:：]?\s*$"
     ))
     .expect("round heading")
 });
@@ -73,6 +74,7 @@ pub fn extract(title: Option<&str>, text: &str, ocr: &[&str]) -> Extract {
     let all_text = lines.join("\n");
     let company = find_company(title.unwrap_or(""), true)
         .or_else(|| lines.iter().find_map(|l| headline_company(l)))
+        .or_else(|| title.and_then(title_company))
         .or_else(|| find_company(&all_text, false));
     let position = title.and_then(position_from_title);
     let coding_problems = coding_problems(&parsed.rounds, &parsed.prose);
@@ -135,13 +137,13 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
             current = Some(round_index(&mut rounds, &name));
             context = None;
         }
-        if let Some(kind) = section_heading(&line, heading) {
+        let next = stripped[i + 1..].iter().find(|l| !l.is_empty()).map(String::as_str);
+        if let Some(kind) = section_heading(&line, heading).or_else(|| bare_section(&line, &stripped[i + 1..])) {
             context = Some(kind);
             continue;
         }
         // `一、项目深挖`, or a numbered line whose items follow it (`3、八股` then `a. …`):
         // a heading, whatever its words; its words may still name the kind.
-        let next = stripped[i + 1..].iter().find(|l| !l.is_empty()).map(String::as_str);
         let items_below = heads_items(&line, next);
         if CN_SECTION.is_match(&line) || items_below || keyword_heading(&line, listed, next) {
             context = heading_kind(&line);
@@ -298,6 +300,19 @@ fn section_heading(line: &str, markdown_heading: bool) -> Option<Category> {
     }
 }
 
+/// A kind word alone on a line with a numbered list starting within the next two lines:
+/// `手撕` then `1 JAVA 矩阵乘法`, `八股` then `比较基础` then `1 …`. Not the project words:
+/// a bare `项目拷打` is a line of the list (FORMAT.md), wherever it stands.
+fn bare_section(line: &str, below: &[String]) -> Option<Category> {
+    let kind = match line.trim() {
+        "八股" | "八股文" => Category::Fundamentals,
+        "手撕" | "手撕代码" | "代码题" | "算法题" | "编程题" | "算法" => Category::Coding,
+        "场景题" | "系统设计" => Category::Scenario,
+        _ => return None,
+    };
+    below.iter().filter(|l| !l.is_empty()).take(2).any(|l| unlist(l).is_some()).then_some(kind)
+}
+
 /// A numbered line with its own items right below it: `3、八股` then `a. ThreadLocal…`,
 /// or `2.项目相关` then unnumbered questions. A line with items of its own is a heading.
 fn heads_items(line: &str, next: Option<&str>) -> bool {
@@ -332,13 +347,16 @@ fn keyword_heading(line: &str, listed: bool, next: Option<&str>) -> bool {
 
 /// Items authors list as questions though they have no question words (FORMAT.md).
 fn is_generic_item(line: &str) -> bool {
-    ["自我介绍", "项目拷打", "拷打", "实习", "开场", "聊", "手撕"].iter().any(|w| line.contains(w))
+    ["自我介绍", "项目拷打", "拷打", "深挖", "实习", "开场", "聊", "手撕"].iter().any(|w| line.contains(w))
 }
 
 /// The kind a heading's words name, if any.
 fn heading_kind(line: &str) -> Option<Category> {
     let has = |ws: &[&str]| ws.iter().any(|w| line.contains(w));
-    if has(&["反问", "动机", "hr", "HR", "团队", "规划", "综合", "软素质"]) {
+    // `一些实习之外的问题` names what its questions are not about.
+    if has(&["之外", "以外", "除了"]) {
+        None
+    } else if has(&["反问", "动机", "hr", "HR", "团队", "规划", "综合", "软素质"]) {
         Some(Category::Behavioral)
     } else if has(&["自我介绍"]) {
         Some(Category::SelfIntro)
@@ -367,7 +385,15 @@ fn is_not_a_question(line: &str) -> bool {
         || body.contains("有什么想问")
         || body.starts_with("以下是")
         || body.starts_with("问了业务")
+        || RESULT.is_match(body)
 }
+
+/// A round's outcome or its lack of questions: `三面hr面，没有问什么，聊天`,
+/// `hr面完下午发意向，直接接受了`.
+static RESULT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)没(?:有)?问什么|发(?:了)?意向|给(?:了)?意向|直接接受|已oc|oc了|收到offer|挂了|感谢信")
+        .expect("result")
+});
 
 /// A lettered sub-item: `a. ThreadLocal…`, `b、RPC…`.
 fn letter_item(line: &str) -> Option<&str> {
@@ -632,6 +658,86 @@ fn headline_company(line: &str) -> Option<String> {
         return None;
     }
     find_company(name, true).or_else(|| Some(name.to_string()))
+}
+
+/// The company a title names before its role, when no dictionary knows it:
+/// `顺丰大模型实习面经` → 顺丰, `北京四维图新面经` → 四维图新, `CVTE ai应用开发一面面经` → CVTE.
+/// Authors head a post `<company><role><round>面经`, so what comes before the first word
+/// of a role, a round or a post (its first piece, past dates and cities) is the company,
+/// unless it is a stand-in (`某中厂`, `小厂`, `初创`) or a role itself (`hr`, `Agent`).
+fn title_company(title: &str) -> Option<String> {
+    /// Words that start the role, round or post part of a title.
+    const AFTER_COMPANY: &[&str] = &[
+        "面经",
+        "面试",
+        "凉经",
+        "笔试",
+        "实习",
+        "暑期",
+        "秋招",
+        "春招",
+        "校招",
+        "社招",
+        "提前批",
+        "日常",
+        "大模型",
+        "算法",
+        "开发",
+        "研发",
+        "后端",
+        "后台",
+        "前端",
+        "测试",
+        "测开",
+        "产品",
+        "运营",
+        "全栈",
+        "应用",
+        "岗",
+        "方向",
+        "工程师",
+        "客户端",
+        "数据",
+        "分享",
+        "攒人品",
+        "求问",
+        "ai",
+        "agent",
+        "llm",
+        "nlp",
+        "java",
+        "golang",
+        "python",
+        "c++",
+        "infra",
+    ];
+    /// Places, stand-ins for a company and who-am-I words: never the company.
+    const NOT_A_COMPANY: &[&str] = &[
+        "北京", "上海", "深圳", "杭州", "成都", "广州", "南京", "武汉", "西安", "长沙", "天津", "苏州", "重庆", "合肥",
+        "厦门", "线下", "线上", "双非", "本科", "硕士", "b端", "c端",
+    ];
+    let t = ROUND_RE.replace_all(title, " ");
+    static DATES: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\d{1,4}[./年-]\d{1,2}(?:[./月-]\d{1,2}日?)?|【[^】]*】|\[[^\]]*\]").expect("dates")
+    });
+    let t = DATES.replace_all(&t, " ").to_lowercase();
+    let first = t
+        .split(|c: char| c.is_whitespace() || "-–—|｜:：·,，、/_（）()!！?？".contains(c))
+        .find(|p| !p.trim().is_empty())?;
+    let cut = AFTER_COMPANY.iter().filter_map(|w| find_word(first, w)).min().unwrap_or(first.len());
+    let mut name = &first[..cut];
+    for word in NOT_A_COMPANY {
+        name = name.trim_start_matches(word);
+    }
+    let name = name.trim_matches(|c: char| !c.is_alphanumeric());
+    let chars = name.chars().count();
+    let stand_in = name.contains(['某', '厂']) || ["初创", "公司", "hr", "vp"].contains(&name);
+    if !(2..=12).contains(&chars) || stand_in || name.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    // Keep the title's own spelling (`CVTE`, not `cvte`).
+    let at = title.to_lowercase().find(name)?;
+    title.get(at..at + name.len()).map(str::to_string)
 }
 
 /// Where an alias names the company interviewed at: `前字节的员工` (a former employee)
@@ -939,6 +1045,13 @@ mod tests {
     }
 
     #[test]
+    fn schedule_lines_are_rounds() {
+        assert_eq!(round_heading("一面5.14").as_deref(), Some("一面"));
+        assert_eq!(round_heading("hr面5.21，当天下午意向").as_deref(), Some("HR面"));
+        assert_eq!(round_heading("一面5.14问了什么？"), None);
+    }
+
+    #[test]
     fn round_names_fold_case_and_keep_order() {
         let e = extract(None, "二面\n- Transformer原理\nhr面：\n- 职业规划\n一面\n- MoE是什么\n", &[]);
         let names: Vec<&str> = e.rounds.iter().map(|r| r.name.as_str()).collect();
@@ -1013,6 +1126,22 @@ mod tests {
         assert_eq!(headline_company("7.14 - 字节 - 后端一面").as_deref(), Some("字节跳动"));
         assert_eq!(headline_company("7.14 - 后端 - 一面"), None);
         assert_eq!(headline_company("某小厂AI应用开发/Agent开发 - 二面"), None);
+        for (title, name) in [
+            ("顺丰大模型实习面经 攒人品", Some("顺丰")),
+            ("北京四维图新面经", Some("四维图新")),
+            ("CVTE ai应用开发一面面经", Some("CVTE")),
+            ("ailab agent方向一面面经", Some("ailab")),
+            ("7.30-TCL科技Java实习面经", Some("TCL科技")),
+            ("某中厂Agent开发面经-日常实习", None),
+            ("天津小厂前端面经", None),
+            ("上海agent初创面经", None),
+            ("AI-agent研发实习面经分享", None),
+            ("Agent面试", None),
+            ("hr-系统-一面", None),
+            ("面经分享", None),
+        ] {
+            assert_eq!(title_company(title).as_deref(), name, "{title}");
+        }
         let e = extract(Some("字节一面"), "为什么选择阿里云ASR服务？", &[]);
         assert_eq!(e.company.as_deref(), Some("字节跳动"));
     }

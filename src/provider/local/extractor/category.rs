@@ -106,6 +106,8 @@ const PROJECT_WEAK: &[&str] = &[
     "有没出现",
     "有没有遇到",
     "有实践",
+    "哪里来",
+    "多少次",
     "实践经验",
     "是否有",
     "你是如何",
@@ -157,17 +159,34 @@ const SCENARIO: &[&str] = &[
     "我们业务",
     "我们的业务",
     "如果让你",
+    // `如何实现一个类似淘宝搜索框的…`: a system like a known one, to build.
+    "一个类似",
     "机制设计",
     "系统设计",
 ];
+
+/// Ask what to do in a situation, even under a knowledge heading.
+const SITUATION: &[&str] = &["怎么排查", "如何排查", "了怎么办"];
 
 /// Pose a situation too, but inside a concept question as often: they count only when
 /// the question names no known topic.
 /// `如果` is not one: it poses a situation only when an action is asked for ([`IF_ACT`]);
 /// `如果上下文过长，会采用哪些方式` asks for known techniques. Nor is `怎么设计`, which asks
 /// as often how a known mechanism is laid out (`长期/中期/短期记忆分别怎么设计`).
-const SCENARIO_WEAK: &[&str] =
-    &["怎么保证", "如何保证", "遇到", "线上", "怎么解？", "怎么解?", "优先", "怎么迭代", "怎么开展"];
+const SCENARIO_WEAK: &[&str] = &[
+    "怎么保证",
+    "如何保证",
+    "遇到",
+    "线上",
+    "怎么解？",
+    "怎么解?",
+    "优先",
+    "怎么迭代",
+    "怎么开展",
+    "怎么排查",
+    "如何排查",
+    "了怎么办",
+];
 
 /// A situation followed by the candidate's move: `如果要提升相关度，你会怎么做？`.
 static IF_ACT: LazyLock<Regex> = LazyLock::new(|| {
@@ -177,9 +196,10 @@ static IF_ACT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Why a choice was made, asked at the start of a clause: `为什么选择多Agent协作`,
 /// `为什么在检索阶段引入 BM25`, `为什么要用ETCD不用你现成的Redis`. The choice is the
-/// candidate's; `Mysql为什么使用B+树` (the subject named first) asks about the technology.
+/// candidate's; `Mysql为什么使用B+树` and `Redis 为什么采用单线程模型` (the subject named
+/// first) ask about the technology.
 static WHY_CHOSEN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[，,？?。；;：:\s])那?为(?:什么|啥)(?:要|会)?(?:在[^，,？?。]{0,8})?(?:选择|选用|选|引入|采用|不采用|使用|要用|考虑|要做[？?，,。]|要做这)")
+    Regex::new(r"(?:^|[，,？?。；;：:])\s*那?为(?:什么|啥)(?:要|会)?(?:在[^，,？?。]{0,8})?(?:选择|选用|选|引入|采用|不采用|使用|要用|不直接用|不用|直接用|考虑|要做[？?，,。]|要做这)")
         .expect("why chosen")
 });
 
@@ -242,6 +262,20 @@ static DID_IT: LazyLock<Regex> = LazyLock::new(|| {
         .expect("did it")
 });
 
+/// A bracketed remark in the author's voice.
+static ASIDE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[（(][^）)]*(?:我|不会)[^）)]*[）)]").expect("aside"));
+
+/// How a named thing works, asked in the present: `Redis 哨兵模式是怎么工作的？`,
+/// `MVCC 是怎么实现的？` (the `是` puts the thing first; `记忆模块怎么实现的` asks what was built).
+static HOW_IT_WORKS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"是(?:怎么|如何|怎样)(?:工作|实现|运作|运行|调度|执行|完成|保证)的").expect("how it works")
+});
+
+/// Whether the candidate did or met something: `有没有做评测`, `有没有遇见数据量大的问题`,
+/// `分段有没有做优化`, `有没有涉及老数据迁移` (not `有没有了解过`, a knowledge ask).
+static HAVE_YOU: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"有没有(?:做|遇|用|考虑|防|对|涉及|出过|试|加)").expect("have you"));
+
 /// Past-tense asks about what was done: `做了啥`, `定制了哪些能力`.
 static DID_PAST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:做|搭|建|定制|上|加|改|实现|引入)了[^，,？?。]{0,6}(?:什么|哪些|啥)").expect("did past")
@@ -250,7 +284,9 @@ static DID_PAST: LazyLock<Regex> = LazyLock::new(|| {
 /// The category of one question. `section` is the kind its heading announced; `previous`
 /// the category of the question before it in the same round (a follow-up stays on topic).
 pub fn categorize(text: &str, section: Option<Category>, previous: Option<Category>) -> Category {
-    let lower = text.to_lowercase();
+    // The author's aside about their answer (`（这个真不会，举了个例子说我在业务遇到…）`)
+    // says nothing about what was asked.
+    let lower = ASIDE.replace_all(text, "").to_lowercase();
     let has = |cues: &[&str]| cues.iter().any(|c| lower.contains(c));
     if has(SELF_INTRO) {
         return Category::SelfIntro;
@@ -270,8 +306,11 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
     if lower.contains("了解") && !owned {
         return Category::Fundamentals;
     }
-    if WHY_CHOSEN.is_match(&lower) {
+    if WHY_CHOSEN.is_match(&lower) && section != Some(Category::Fundamentals) {
         return Category::Project;
+    }
+    if HOW_IT_WORKS.is_match(&lower) && !owned && section != Some(Category::Project) {
+        return Category::Fundamentals;
     }
     let topical = has(CONCEPT_ASK) && !USED_WHAT.is_match(&lower);
     // What the candidate did or measured: `做了啥`, `吞吐量多少`, `采用的是什么策略`.
@@ -288,6 +327,8 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
         // own work (`回头看你之前做过的项目…`, `LLM推理优化做了啥？`).
         return match kind {
             Category::Fundamentals if has(PROJECT) || did => Category::Project,
+            // and situations to handle (`es有12个分片…查询特别慢，怎么排查`).
+            Category::Fundamentals if has(SITUATION) => Category::Scenario,
             _ => kind,
         };
     }
@@ -300,7 +341,7 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
     if posed {
         return Category::Scenario;
     }
-    if did || (!topical && (has(PROJECT_WEAK) || DID_IT.is_match(&lower))) {
+    if did || (!topical && (has(PROJECT_WEAK) || HAVE_YOU.is_match(&lower) || DID_IT.is_match(&lower))) {
         return Category::Project;
     }
     if !topical && (has(SCENARIO_WEAK) || IF_ACT.is_match(&lower)) {
@@ -313,7 +354,8 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
         return Category::Project;
     }
     // A short follow-up (`那…`, `为什么？`) continues the question before it.
-    let follow_up = ["那", "追问", "为什么", "为啥", "还有", "然后"].iter().any(|w| lower.starts_with(w));
+    let follow_up = ["那", "追问", "为什么", "为啥", "还有", "然后"].iter().any(|w| lower.starts_with(w))
+        || ["再想想", "别的办法", "其他办法", "还有别的", "还有呢"].iter().any(|w| lower.contains(w));
     if follow_up && let Some(prev) = previous.filter(|p| matches!(p, Category::Project | Category::Scenario)) {
         return prev;
     }
@@ -359,6 +401,11 @@ mod tests {
         assert_eq!(cat("在Agent架构设计中，为什么选择多Agent协作，而不是单Agent完成所有任务？"), Project);
         assert_eq!(cat("为什么在检索阶段引入 BM25？"), Project);
         assert_eq!(cat("Mysql为什么使用B+树"), Fundamentals);
+        assert_eq!(cat("Redis 为什么采用单线程模型？"), Fundamentals);
+        assert_eq!(categorize("`MVCC` 是怎么实现的？", None, Some(Project)), Fundamentals);
+        assert_eq!(cat("分段有没有做优化"), Project);
+        assert_eq!(cat("线程、进程、协程解释（这个真不会，举了个例子来说我在业务遇到这几个概念）"), Fundamentals);
+        assert_eq!(cat("RAGAS有哪些指标，为什么不直接用库"), Project);
         assert_eq!(cat("幻觉率和引用错误率多少？业务上能否接受？"), Project);
         assert_eq!(cat("以Codex为例，它的上下文窗口大概是多少？"), Fundamentals);
         assert_eq!(cat("文档切片采用的是什么策略？"), Project);

@@ -28,6 +28,12 @@ static CODING_START: LazyLock<Regex> = LazyLock::new(|| {
         .expect("coding start")
 });
 
+/// An AI-coding round listed as an item of its own (`aicoding`, `AI Coding环节`): a task
+/// solved live with an AI assistant. Not `拷打aicoding` nor `平时用哪些AI coding工具`, which
+/// ask about the candidate's habits.
+static AI_CODING_ROUND: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^ai\s?(?:coding|编程)(?:环节|题|轮)?$").expect("ai coding round"));
+
 /// Problems people name by title: every listed word must appear; the number when the
 /// title is unmistakably one LeetCode problem, else `None` (a known task, no number).
 const TITLES: &[(&[&str], Option<u32>)] = &[
@@ -111,6 +117,10 @@ const TITLES: &[(&[&str], Option<u32>)] = &[
     (&["岛屿数量"], Some(200)),
     (&["反转链表"], Some(206)),
     (&["数组中的第k个最大元素"], Some(215)),
+    (&["数组", "第k大"], Some(215)),
+    // `二叉搜索树中第K小的元素`, as people say it: `排序二叉树里面找第k小的`, `BST第k小`.
+    (&["二叉", "第k小"], Some(230)),
+    (&["bst", "第k小"], Some(230)),
     (&["最长递增子序列"], Some(300)),
     (&["最长上升子序列"], Some(300)),
     (&["零钱兑换"], Some(322)),
@@ -138,7 +148,7 @@ fn title(text: &str) -> Option<Option<u32>> {
 
 /// Whether a question line sets a coding task.
 pub fn is_coding(text: &str) -> bool {
-    if CODING_WORDS.is_match(text) || CODING_START.is_match(text) {
+    if CODING_WORDS.is_match(text) || CODING_START.is_match(text) || AI_CODING_ROUND.is_match(text.trim()) {
         return true;
     }
     title(text).is_some() && !ASKS_ABOUT.iter().any(|w| text.contains(w)) && text.chars().count() <= 40
@@ -209,6 +219,7 @@ mod tests {
     fn titles_give_numbers() {
         assert_eq!(leetcode_numbers("手撕 有序数字数组原数组去重，O(1)空间复杂度"), [26]);
         assert_eq!(leetcode_numbers("代码：岛屿数量"), [200]);
+        assert_eq!(leetcode_numbers("go排序二叉树里面找第k小的"), [230]);
         assert!(leetcode_numbers("两个字符串的最长公共子串").is_empty());
     }
 
@@ -216,6 +227,8 @@ mod tests {
     fn coding_forms() {
         assert!(is_coding("算法最长子序列长度"));
         assert!(is_coding("leetcode mid"));
+        assert!(is_coding("aicoding"));
+        assert!(!is_coding("拷打aicoding"));
         assert!(is_coding("两个字符串的最长公共子串"));
         assert!(is_coding("题目是大数加法，秒了"));
         assert!(!is_coding("算法工程师的日常"));
