@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 /// The name of the one round of a post that names none (and whose title names none).
 /// Bumped with every change to what the extractor finds: part of the identity of local
 /// summary jobs, so a better extractor redoes them (they cost nothing).
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 const DEFAULT_ROUND: &str = "面试";
 /// Lines longer than this are prose, never a question.
@@ -156,7 +156,7 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
             prose.push(line);
             continue;
         }
-        if is_listed(&line) {
+        if is_listed(&line) && !(in_block && sub_item(&line).is_some()) {
             in_block = false;
         }
         match question(&line, listed, in_block, context, previous) {
@@ -168,9 +168,12 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
                 rounds[index].questions.push(q);
             }
             None => {
-                for told in told_asks(&line) {
-                    story.push((current, told));
+                let told = told_asks(&line);
+                // `一面是leader，问你…`: the story names the round it tells of.
+                if let Some(m) = ROUND_RE.find(&line).filter(|m| m.start() == 0 && !told.is_empty()) {
+                    current = Some(round_index(&mut rounds, &round_name(m.as_str())));
                 }
+                story.extend(told.into_iter().map(|t| (current, t)));
                 prose.push(line);
             }
         }
@@ -203,7 +206,8 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
 fn told_asks(line: &str) -> Vec<String> {
     static TOPIC_LINE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^\p{Han}{2,6}[:：]\s*\S.{9,}$").expect("topic line"));
-    const TOLD: &[&str] = &["问了", "问我", "问怎么", "问到", "好奇", "聊天", "让讲", "让我", "的代码", "写了一个"];
+    const TOLD: &[&str] =
+        &["问了", "问我", "问你", "问怎么", "问到", "好奇", "聊天", "让讲", "让我", "的代码", "写了一个"];
     if TOPIC_LINE.is_match(line) && !KIND_PREFIX.is_match(line) && !is_feeling(line) {
         return vec![line.to_string()];
     }
@@ -220,6 +224,13 @@ fn told_asks(line: &str) -> Vec<String> {
             .take_while(|c| !is_feeling(c) && !c.starts_with(['但', '不']) && !c.starts_with("可惜"))
             .copied()
             .collect();
+        // `问你玩什么游戏，说一下底层机制，数据结构你会怎么设计，aoi有那些算法`: a list of
+        // asks run together with commas, each one short, is one ask per clause.
+        let listed_asks = kept.len() >= 4 && kept.iter().all(|c| (2..=16).contains(&c.chars().count()));
+        if listed_asks {
+            out.extend(kept.iter().map(|c| c.to_string()));
+            continue;
+        }
         let told = kept.join("，");
         if told.chars().count() >= 6 {
             out.push(told);
@@ -317,13 +328,18 @@ fn bare_section(line: &str, below: &[String]) -> Option<Category> {
 /// or `2.项目相关` then unnumbered questions. A line with items of its own is a heading.
 fn heads_items(line: &str, next: Option<&str>) -> bool {
     let (Some(item), Some(next)) = (unlist(line), next) else { return false };
+    // `5.1自动售卖机…` then `5.2…`: items of the same heading, not a heading and its item.
+    if sub_item(line).is_some() && sub_item(next).is_some() {
+        return false;
+    }
     if item.contains(['？', '?']) {
         return false;
     }
     // `3. 因为是做agent，所以问了一些agent问题` then `3.1 …`: numbered like its items.
     let number: String = line.trim_start_matches(['(', '（']).chars().take_while(char::is_ascii_digit).collect();
     if sub_item(next).is_some_and(|(n, _)| n == number) {
-        return item.chars().count() <= 30;
+        // `5.上面问题答的很深…我们做一些场景题，问了三个场景题` then `5.1…`: a lead-in.
+        return item.chars().count() <= 60;
     }
     item.chars().count() <= 16
         && (letter_item(next).is_some() || (unlist(next).is_none() && next.contains(['？', '?'])))
@@ -465,11 +481,12 @@ fn starts_with_number(text: &str) -> bool {
     digits > 0 && text[digits..].chars().next().is_none_or(|c| c.is_whitespace() || c.is_ascii_punctuation())
 }
 
-/// A second-level item under a numbered heading: `3.1 说一下 ReAct范式`. Alone it could
+/// A second-level item under a numbered heading: `3.1 说一下 ReAct范式`, `5.1自动售卖机…`
+/// (no space before the words). Alone it could
 /// be a date (`7.14 字节`), so it counts only right under a heading with items.
 fn sub_item(line: &str) -> Option<(&str, &str)> {
     static SUB: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^(\d{1,2})\.\d{1,2}[\s、.．)）]+(\S.*)$").expect("sub item"));
+        LazyLock::new(|| Regex::new(r"^(\d{1,2})\.\d{1,2}[\s、.．)）]*([^\d\s、.．)）].*)$").expect("sub item"));
     let c = SUB.captures(line)?;
     Some((c.get(1)?.as_str(), c.get(2)?.as_str()))
 }
@@ -482,9 +499,12 @@ fn question(
     context: Option<Category>,
     previous: Option<Category>,
 ) -> Option<Question> {
-    let item = unlist(line)
-        .or_else(|| letter_item(line))
-        .or_else(|| in_block.then(|| sub_item(line).map(|(_, t)| t)).flatten());
+    // Under a heading with items, `2.1自动售卖机…` is item 2.1, not item 2 reading `1自动…`.
+    let item = in_block
+        .then(|| sub_item(line).map(|(_, t)| t))
+        .flatten()
+        .or_else(|| unlist(line))
+        .or_else(|| letter_item(line));
     let body = item.unwrap_or(line).trim();
     let (prefix_kind, text) = match KIND_PREFIX.captures(body) {
         Some(c) => (Some(prefix_category(&c[1])), c[2].trim().to_string()),
@@ -500,7 +520,12 @@ fn question(
         && (FOLLOW_UP.is_match(&text)
             || coding::opens_with_task(&text)
             || (text.contains(['？', '?']) && !is_feeling(&text) && text.chars().count() <= 120)
-            || (in_block && !is_feeling(&text) && text.chars().count() <= 40 && !text.contains('。')));
+            || (in_block && !is_feeling(&text) && text.chars().count() <= 40 && !text.contains('。'))
+            // `项目深挖` between the intro and the list: an item of the interview (FORMAT.md).
+            || (is_generic_item(&text)
+                && text.chars().count() <= 8
+                && !is_feeling(&text)
+                && !text.starts_with(['无', '没', '不'])));
     let self_intro = text.contains("自我介绍") && text.chars().count() <= 20;
     let is_question = item.is_some()
         || self_intro
@@ -1018,6 +1043,44 @@ mod tests {
         assert_eq!(e.coding_problems[0].leetcode, Some(200));
         // Alone, `7.14 字节` is a date, not item 7 (a sub-item only under its heading).
         assert_eq!(unlist("7.14 字节"), None);
+    }
+
+    #[test]
+    fn schedules_and_comma_lists_of_asks() {
+        let text = "一面5.14\n二面5.19\nhr面5.21，当天下午意向\n\n\
+                    一面是leader，问你玩什么游戏，说一下底层机制，aoi有那些算法，网络传输协议\n\
+                    二面主管看我简历有agent，一直问我agent，然后问我游戏的寻路算法有哪些\n三面hr面，没有问什么，聊天\n";
+        let e = extract(Some("灵犀互娱暑期实习面经"), text, &[]);
+        let got: Vec<(&str, Vec<&str>)> =
+            e.rounds.iter().map(|r| (r.name.as_str(), r.questions.iter().map(|q| q.text.as_str()).collect())).collect();
+        assert_eq!(
+            got,
+            [
+                ("一面", vec!["问你玩什么游戏", "说一下底层机制", "aoi有那些算法", "网络传输协议"]),
+                ("二面", vec!["一直问我agent，然后问我游戏的寻路算法有哪些"]),
+                ("HR面", vec![]),
+            ]
+        );
+        assert_eq!(e.company.as_deref(), Some("灵犀互娱"));
+    }
+
+    #[test]
+    fn sub_items_without_a_space_under_a_long_lead_in() {
+        let text = "1.项目介绍\n2.上面问题答的很深很完整，面试官说看你经历这么丰富，我们做一些场景题，问了三个场景题\n\
+                    2.1自动售卖机考虑哪些点\n2.2出现一些线上故障，怎么排查\n2.3 加入一个团队，你不熟悉的技术栈，你怎么快速学习\n\
+                    3.算法题，最大子数组和\n";
+        let e = extract(Some("拼多多一面"), text, &[]);
+        let got: Vec<(&str, Category)> = e.rounds[0].questions.iter().map(|q| (q.text.as_str(), q.category)).collect();
+        assert_eq!(
+            got,
+            [
+                ("项目介绍", Category::Project),
+                ("自动售卖机考虑哪些点", Category::Scenario),
+                ("出现一些线上故障，怎么排查", Category::Scenario),
+                ("加入一个团队，你不熟悉的技术栈，你怎么快速学习", Category::Behavioral),
+                ("算法题，最大子数组和", Category::Coding),
+            ]
+        );
     }
 
     #[test]
