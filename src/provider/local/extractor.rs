@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 /// The name of the one round of a post that names none (and whose title names none).
 /// Bumped with every change to what the extractor finds: part of the identity of local
 /// summary jobs, so a better extractor redoes them (they cost nothing).
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 const DEFAULT_ROUND: &str = "面试";
 /// Lines longer than this are prose, never a question.
@@ -101,9 +101,12 @@ struct Parsed {
 }
 
 fn parse(lines: &[String], title: Option<&str>) -> Parsed {
+    let stripped: Vec<String> = lines.iter().map(|l| strip_markup(l)).collect();
+    let advice = advice_lines(&stripped);
     // A post that numbers its questions has prose between them (answers, remarks): then
-    // only listed lines count. A post that does not is read more loosely.
-    let listed = lines.iter().filter(|l| is_listed(l)).count() >= 3;
+    // only listed lines count. A post that does not is read more loosely. The author's
+    // numbered advice to readers is no list of questions.
+    let listed = lines.iter().zip(&advice).filter(|(l, a)| !**a && is_listed(l)).count() >= 3;
     let fallback_round = title.and_then(|t| ROUND_RE.find(t)).map(|m| round_name(m.as_str()));
     let mut rounds: Vec<Round> = Vec::new();
     let mut current: Option<usize> = None;
@@ -115,7 +118,6 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
     // What a story-told post reports as asked, with its round: used only when the post
     // yields no question any other way.
     let mut story: Vec<(Option<usize>, String)> = Vec::new();
-    let stripped: Vec<String> = lines.iter().map(|l| strip_markup(l)).collect();
     for (i, raw) in lines.iter().enumerate() {
         let line = stripped[i].clone();
         if line.is_empty() {
@@ -138,7 +140,17 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
             context = None;
         }
         let next = stripped[i + 1..].iter().find(|l| !l.is_empty()).map(String::as_str);
-        if let Some(kind) = section_heading(&line, heading).or_else(|| bare_section(&line, &stripped[i + 1..])) {
+        // `然后开始拷打项目：`: a short line announcing what follows, by its words.
+        // An answer's lead-in (`业务上能不能接受取决于场景：`) announces nothing: the line
+        // must say that a part of the interview starts.
+        let starts = ["开始", "接下来", "然后", "下面", "之后"].iter().any(|w| line.contains(w));
+        let announced =
+            (starts && line.ends_with(['：', ':']) && line.chars().count() <= 16 && !line.contains(['？', '?']))
+                .then(|| heading_kind(&line))
+                .flatten();
+        if let Some(kind) =
+            section_heading(&line, heading).or_else(|| bare_section(&line, &stripped[i + 1..])).or(announced)
+        {
             context = Some(kind);
             continue;
         }
@@ -152,7 +164,7 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
             prose.push(line);
             continue;
         }
-        if is_not_a_question(&line) {
+        if advice[i] || is_not_a_question(&line) {
             prose.push(line);
             continue;
         }
@@ -199,6 +211,27 @@ fn parse(lines: &[String], title: Option<&str>) -> Parsed {
         rounds.push(Round { name, questions: Vec::new() });
     }
     Parsed { rounds, prose }
+}
+
+/// Which lines are the author's advice to readers: a line that announces it
+/// (`给准备 Agent 岗的朋友们一个提醒：…至少准备三条线：`, `提示，知识的广度：`) and the list
+/// right below it, numbered or short lines, up to the first line that is neither.
+fn advice_lines(lines: &[String]) -> Vec<bool> {
+    const LEADS: &[&str] = &["提醒", "提示", "建议", "朋友们", "给大家", "学弟学妹"];
+    let mut out = vec![false; lines.len()];
+    let mut open = false;
+    for (i, line) in lines.iter().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        if open && (is_listed(line) || (line.chars().count() <= 20 && !line.contains(['？', '?']))) {
+            out[i] = true;
+            continue;
+        }
+        open = line.ends_with(['：', ':']) && LEADS.iter().any(|w| line.contains(w)) && !line.contains(['？', '?']);
+        out[i] = open;
+    }
+    out
 }
 
 /// The asks a line of prose reports: a `topic：what was discussed` line whole, or each
@@ -404,10 +437,11 @@ fn is_not_a_question(line: &str) -> bool {
         || RESULT.is_match(body)
 }
 
-/// A round's outcome or its lack of questions: `三面hr面，没有问什么，聊天`,
+/// A round's outcome or its lack of questions: `三面hr面，没有问什么，聊天` (but not
+/// `一面没问什么技术问题，就是问能不能到岗`),
 /// `hr面完下午发意向，直接接受了`.
 static RESULT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)没(?:有)?问什么|发(?:了)?意向|给(?:了)?意向|直接接受|已oc|oc了|收到offer|挂了|感谢信")
+    Regex::new(r"(?i)没(?:有)?问什么(?:[，,。]|$)|发(?:了)?意向|给(?:了)?意向|直接接受|已oc|oc了|收到offer|挂了|感谢信")
         .expect("result")
 });
 
@@ -565,13 +599,16 @@ fn looks_like_question(text: &str, in_section: bool) -> bool {
     if text.contains(['？', '?']) {
         return true;
     }
-    let short = text.chars().count() <= if in_section { 60 } else { 30 };
+    // `agent项目基于什么背景，用了什么框架，…怎么解决的`: a run of asks may be long.
+    let asks = ["什么", "怎么", "哪些", "如何", "为什么"].iter().filter(|w| text.contains(*w)).count() >= 2;
+    let short = text.chars().count() <= if in_section || asks { 60 } else { 30 };
     short && !text.contains(['。', '！', '!', '~', '～'])
 }
 
 /// The author's feelings and the page's chatter: never a question, even with a `？`.
 fn is_feeling(text: &str) -> bool {
-    const FEELINGS: &[&str] = &["感觉", "许愿", "攒人品", "挂了", "凉", "offer", "没过", "催", "佬", "蹲", "求捞"];
+    const FEELINGS: &[&str] =
+        &["感觉", "我当时", "许愿", "攒人品", "挂了", "凉", "offer", "没过", "催", "佬", "蹲", "求捞"];
     FEELINGS.iter().any(|w| text.contains(w))
 }
 
@@ -581,7 +618,15 @@ fn is_remark(text: &str) -> bool {
         "感觉",
         "总结",
         "面试官",
-        "整体",
+        // `整体来说`, `整体难度不大`; not `整体流程` (a question).
+        "整体来",
+        "整体还",
+        "整体难",
+        "整体不",
+        "整体体验",
+        "整体感",
+        "太菜",
+        "难道",
         "许愿",
         "攒人品",
         "通知",
@@ -1062,6 +1107,20 @@ mod tests {
             ]
         );
         assert_eq!(e.company.as_deref(), Some("灵犀互娱"));
+    }
+
+    #[test]
+    fn advice_lists_are_not_questions() {
+        let text = "深挖项目，整体流程，怎么兜底\n如何评测agent系统\n\n提示，知识的广度：\n用例的评测\nagent的框架\n";
+        let e = extract(Some("滴滴一面面经"), text, &[]);
+        let texts: Vec<&str> = e.rounds[0].questions.iter().map(|q| q.text.as_str()).collect();
+        assert_eq!(texts, ["深挖项目，整体流程，怎么兜底", "如何评测agent系统"]);
+        // A numbered list of advice does not make the post a numbered one.
+        let text = "你的Agent为什么要有长短期记忆？\n上下文窗口不够了怎么办\n给准备的朋友们一个提醒：至少准备三条线：\n\
+                    1、Agent 线：ReAct、RAG。\n2、后端线：并发、Redis。\n3、项目线：有没有上线。\n";
+        let e = extract(Some("快手Agent开发一面"), text, &[]);
+        let texts: Vec<&str> = e.rounds[0].questions.iter().map(|q| q.text.as_str()).collect();
+        assert_eq!(texts, ["你的Agent为什么要有长短期记忆？", "上下文窗口不够了怎么办"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::summary::Category;
 use regex::Regex;
 use std::sync::LazyLock;
 
-const SELF_INTRO: &[&str] = &["自我介绍", "介绍一下自己", "介绍下自己", "介绍一下你自己", "介绍自己"];
+const SELF_INTRO: &[&str] = &["自我介绍", "介绍一下自己", "介绍下自己", "介绍一下你自己", "介绍自己", "个人介绍"];
 
 /// About the candidate as a person to hire and work with.
 const BEHAVIORAL: &[&str] = &[
@@ -57,6 +57,11 @@ const BEHAVIORAL: &[&str] = &[
     "意见不合",
     "市场行情",
     "看机会",
+    "职业定位",
+    "竞争力",
+    "基本情况",
+    "毕业院校",
+    "绩效",
 ];
 
 /// About the candidate's own work: their project, internship, résumé, what they did.
@@ -159,6 +164,8 @@ const SCENARIO: &[&str] = &[
     "我们业务",
     "我们的业务",
     "如果让你",
+    // `接口偶尔卡死，排查思路是什么`: a fault to chase down, whatever else it names.
+    "排查思路",
     // `如何实现一个类似淘宝搜索框的…`: a system like a known one, to build.
     "一个类似",
     "机制设计",
@@ -166,7 +173,7 @@ const SCENARIO: &[&str] = &[
 ];
 
 /// Ask what to do in a situation, even under a knowledge heading.
-const SITUATION: &[&str] = &["怎么排查", "如何排查", "了怎么办"];
+const SITUATION: &[&str] = &["怎么排查", "如何排查", "排查思路", "了怎么办"];
 
 /// Pose a situation too, but inside a concept question as often: they count only when
 /// the question names no known topic.
@@ -226,6 +233,12 @@ const HABITS: &[&str] = &[
     "aicoding",
     "ai协助",
     "ai辅助",
+    "ai编程",
+    "ai工具",
+    "ai怎么用",
+    "ai 的实践",
+    "ai的实践",
+    "更喜欢",
 ];
 
 /// Asks what something is or how it works.
@@ -266,9 +279,11 @@ static DID_IT: LazyLock<Regex> = LazyLock::new(|| {
 static ASIDE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[（(][^）)]*(?:我|不会)[^）)]*[）)]").expect("aside"));
 
 /// How a named thing works, asked in the present: `Redis 哨兵模式是怎么工作的？`,
-/// `MVCC 是怎么实现的？` (the `是` puts the thing first; `记忆模块怎么实现的` asks what was built).
+/// `MVCC 是怎么实现的？`, `mysql如何解决的` (the `是` or a technology's name puts the thing
+/// first; `记忆模块怎么实现的` asks what was built).
 static HOW_IT_WORKS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"是(?:怎么|如何|怎样)(?:工作|实现|运作|运行|调度|执行|完成|保证)的").expect("how it works")
+    Regex::new(r"是(?:怎么|如何|怎样)(?:工作|实现|运作|运行|调度|执行|完成|保证)的|[a-z][a-z0-9+#]+\s*(?:是)?(?:怎么|如何|怎样)(?:解决|实现|保证|处理)的")
+        .expect("how it works")
 });
 
 /// Whether the candidate did or met something: `有没有做评测`, `有没有遇见数据量大的问题`,
@@ -281,6 +296,20 @@ static DID_PAST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:做|搭|建|定制|上|加|改|实现|引入)了[^，,？?。]{0,6}(?:什么|哪些|啥)").expect("did past")
 });
 
+/// What the candidate knows of the company itself: `对拼多多有什么了解吗`, `对字节的看法`
+/// (why us, a behavioural ask), not `对RAG有什么了解` (knowledge).
+fn asks_about_employer(lower: &str) -> bool {
+    static OPINION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^对(.{1,8}?)(?:有什么了解|有哪些了解|了解多少|的了解|的看法|有什么看法|的印象)").expect("opinion")
+    });
+    let Some(c) = OPINION.captures(lower) else { return false };
+    let name = &c[1];
+    crate::provider::local::dictionaries::COMPANIES
+        .iter()
+        .any(|(_, aliases)| aliases.iter().any(|a| a.to_lowercase() == name))
+        || ["贵司", "我们", "公司", "我们公司"].contains(&name)
+}
+
 /// The category of one question. `section` is the kind its heading announced; `previous`
 /// the category of the question before it in the same round (a follow-up stays on topic).
 pub fn categorize(text: &str, section: Option<Category>, previous: Option<Category>) -> Category {
@@ -288,13 +317,15 @@ pub fn categorize(text: &str, section: Option<Category>, previous: Option<Catego
     // says nothing about what was asked.
     let lower = ASIDE.replace_all(text, "").to_lowercase();
     let has = |cues: &[&str]| cues.iter().any(|c| lower.contains(c));
-    if has(SELF_INTRO) {
+    // `自我介绍后，面试官直接问我的 Agent 项目…`: the introduction only marks when.
+    let after_intro = ["自我介绍后", "自我介绍完", "自我介绍之后"].iter().any(|w| lower.contains(w));
+    if has(SELF_INTRO) && !after_intro {
         return Category::SelfIntro;
     }
     if coding::is_coding(text) {
         return Category::Coding;
     }
-    if has(BEHAVIORAL) {
+    if has(BEHAVIORAL) || asks_about_employer(&lower) {
         return Category::Behavioral;
     }
     if has(HABITS) {
@@ -404,6 +435,12 @@ mod tests {
         assert_eq!(cat("Redis 为什么采用单线程模型？"), Fundamentals);
         assert_eq!(categorize("`MVCC` 是怎么实现的？", None, Some(Project)), Fundamentals);
         assert_eq!(cat("分段有没有做优化"), Project);
+        assert_eq!(cat("MySQL 的事务隔离级别，各隔离级别会有什么问题，mysql如何解决的"), Fundamentals);
+        assert_eq!(cat("日常开发常用哪些AI编程工具？有没有做过二次改造？"), Other);
+        assert_eq!(cat("对比同届应届生，你的核心竞争力在哪里？"), Behavioral);
+        assert_eq!(cat("对拼多多有什么了解吗，能否接受时间"), Behavioral);
+        assert_eq!(cat("对RAG有什么了解"), Fundamentals);
+        assert_eq!(cat("接口偶尔卡死，排查思路是什么"), Scenario);
         assert_eq!(cat("线程、进程、协程解释（这个真不会，举了个例子来说我在业务遇到这几个概念）"), Fundamentals);
         assert_eq!(cat("RAGAS有哪些指标，为什么不直接用库"), Project);
         assert_eq!(cat("幻觉率和引用错误率多少？业务上能否接受？"), Project);

@@ -21,10 +21,11 @@ static CODING_WORDS: LazyLock<Regex> = LazyLock::new(|| {
         .expect("coding")
 });
 
-/// A line that opens with the kind of task: `算法：…`, `算法最长子序列长度`, `题目是大数加法`.
+/// A line that opens with the kind of task: `算法：…`, `算法最长子序列长度`, `题目是大数加法`,
+/// or states one the way problem sets do: `给定一个schema，提取…，以json返回`.
 /// `算法工程师`, `算法岗` and friends are roles, not tasks.
 static CODING_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:算法(?:[:：\s]|[^\s工岗方相的是有原：:])|题目是|题目[:：]|代码[:：]|笔试题|coding\b|写一个|手写)")
+    Regex::new(r"^(?:算法(?:[:：\s]|[^\s工岗方相的是有原：:])|题目是|题目[:：]|代码[:：]|笔试题|coding\b|写一个|手写|给定[^？?]{4,}(?:返回|输出|找出|求出|判断))")
         .expect("coding start")
 });
 
@@ -85,6 +86,7 @@ const TITLES: &[(&[&str], Option<u32>)] = &[
     (&["两数之和"], Some(1)),
     (&["两数相加"], Some(2)),
     (&["无重复字符", "最长子串"], Some(3)),
+    (&["最长", "无重复", "子串"], Some(3)),
     (&["最长回文子串"], Some(5)),
     (&["三数之和"], Some(15)),
     (&["有效的括号"], Some(20)),
@@ -220,6 +222,7 @@ mod tests {
         assert_eq!(leetcode_numbers("手撕 有序数字数组原数组去重，O(1)空间复杂度"), [26]);
         assert_eq!(leetcode_numbers("代码：岛屿数量"), [200]);
         assert_eq!(leetcode_numbers("go排序二叉树里面找第k小的"), [230]);
+        assert_eq!(leetcode_numbers("手撕：最长无重复子串"), [3]);
         assert!(leetcode_numbers("两个字符串的最长公共子串").is_empty());
     }
 
@@ -228,6 +231,7 @@ mod tests {
         assert!(is_coding("算法最长子序列长度"));
         assert!(is_coding("leetcode mid"));
         assert!(is_coding("aicoding"));
+        assert!(is_coding("给定一个schema，提取接口名、required为true的字段名，以json返回"));
         assert!(!is_coding("拷打aicoding"));
         assert!(is_coding("两个字符串的最长公共子串"));
         assert!(is_coding("题目是大数加法，秒了"));
