@@ -150,7 +150,7 @@ async fn cover_cards_read_back() {
         .filter(|n| n.ends_with(".png"))
         .collect();
     names.sort();
-    assert!(names.len() >= 8, "{names:?}");
+    assert!(names.len() >= 16, "{names:?}");
     let mut low = Vec::new();
     for name in &names {
         let recall = recall_of(&format!("cards/{name}"), std::fs::read(dir.join(name)).unwrap()).await;

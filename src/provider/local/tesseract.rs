@@ -5,10 +5,11 @@
 //! in `tests/fixtures/ocr/` (`cargo run --example local_eval -- --scan`): unscaled,
 //! 55 px glyphs read at 72% character recall and 13 px glyphs shrunk to 75% at 68%;
 //! scaled to a 20 px text height every fixture reads at 97.7% or better. So each image
-//! is prepared ([`super::prepare`]: gray from the distance to the local background
-//! colour, so white-on-gradient cover cards read like black on white, then scaled to
-//! [`TARGET_TEXT_PX`]) before Tesseract sees it (`--psm 6`, one uniform block, which
-//! beat the automatic layout `--psm 3` on 13 px text: 99% against 84%).
+//! is prepared ([`super::prepare`]: colour emoji painted out, gray from the distance to
+//! the local background colour, so white-on-gradient cover cards read like black on
+//! white, then scaled to [`TARGET_TEXT_PX`]) before Tesseract sees it (`--psm 6`, one
+//! uniform block, which beat the automatic layout `--psm 3` on 13 px text: 99% against
+//! 84%).
 //!
 //! Tesseract answers in TSV, so every line comes with its confidence. When a line of
 //! the first pass is unsure, a second pass reads the image at a larger text height and
@@ -415,13 +416,20 @@ fn last_line(s: &str) -> String {
     s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
 }
 
+/// Decodes an image and paints out its emoji ([`prepare::mask_emoji`]), once for all
+/// the passes that read it.
 async fn decode(bytes: &[u8]) -> Result<std::sync::Arc<image::RgbImage>, OcrError> {
     let owned = bytes.to_vec();
-    tokio::task::spawn_blocking(move || prepare::decode(&owned))
-        .await
-        .map_err(|e| OcrError::Decode(format!("decoding panicked: {e}")))?
-        .map(std::sync::Arc::new)
-        .map_err(|e| OcrError::Decode(e.to_string()))
+    tokio::task::spawn_blocking(move || {
+        prepare::decode(&owned).map(|mut rgb| {
+            prepare::mask_emoji(&mut rgb);
+            rgb
+        })
+    })
+    .await
+    .map_err(|e| OcrError::Decode(format!("decoding panicked: {e}")))?
+    .map(std::sync::Arc::new)
+    .map_err(|e| OcrError::Decode(e.to_string()))
 }
 
 /// The image as dark text on a light background at its own size, from its
