@@ -3,9 +3,10 @@
 //! Tesseract, and prints per image its character recall, the passes run, and the wall
 //! and CPU seconds spent (CPU of the Tesseract children included).
 //!
-//! `cargo run --release --example ocr_recall [DIR] [--passes]`; `--passes` also reads
-//! every image with each candidate pass alone and prints its recall, characters and mean
-//! confidence: the measurement behind the choice of passes.
+//! `cargo run --release --example ocr_recall [DIR] [--passes] [--languages LANGS]`;
+//! `--passes` also reads every image with each candidate pass alone and prints its recall,
+//! characters and mean confidence: the measurement behind the choice of passes.
+//! `--languages chi_sim` measures another Tesseract language set than `chi_sim+eng`.
 
 use postmill::provider::local::prepare::Pass;
 use postmill::provider::local::tesseract::{TARGET_TEXT_PX, Tesseract, char_recall};
@@ -44,13 +45,18 @@ fn cpu_seconds() -> f64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let passes = std::env::args().any(|a| a == "--passes");
-    let dir = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .map(PathBuf::from)
+    // `--languages chi_sim`: measure another Tesseract language set than the default.
+    let args: Vec<String> = std::env::args().collect();
+    let languages = args
+        .iter()
+        .position(|a| a == "--languages")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| "chi_sim+eng".to_string());
+    let dir = (1..args.len())
+        .find(|&i| !args[i].starts_with("--") && args[i - 1] != "--languages")
+        .map(|i| PathBuf::from(&args[i]))
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr"));
-    let tess =
-        Tesseract { program: "tesseract".into(), languages: "chi_sim+eng".into(), timeout: Duration::from_secs(120) };
+    let tess = Tesseract { program: "tesseract".into(), languages, timeout: Duration::from_secs(120) };
     let list = images(&dir);
     if list.is_empty() {
         eprintln!("no image with a .txt beside it under {}", dir.display());

@@ -10,6 +10,7 @@
 //! is mostly noise for the configured languages is a failed read, never kept as `ok`.
 
 pub mod dictionaries;
+pub mod emoji;
 pub mod extractor;
 pub mod page;
 pub mod prepare;

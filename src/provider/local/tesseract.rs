@@ -416,13 +416,13 @@ fn last_line(s: &str) -> String {
     s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
 }
 
-/// Decodes an image and paints out its emoji ([`prepare::mask_emoji`]), once for all
+/// Decodes an image and paints out its emoji ([`super::emoji::mask_emoji`]), once for all
 /// the passes that read it.
 async fn decode(bytes: &[u8]) -> Result<std::sync::Arc<image::RgbImage>, OcrError> {
     let owned = bytes.to_vec();
     tokio::task::spawn_blocking(move || {
         prepare::decode(&owned).map(|mut rgb| {
-            prepare::mask_emoji(&mut rgb);
+            super::emoji::mask_emoji(&mut rgb);
             rgb
         })
     })
